@@ -1,0 +1,208 @@
+package ref
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/corinfomax/corinfomax/ops"
+)
+
+// batchNorm is the reference ops.BatchNorm.
+type batchNorm struct {
+	spec ops.BNSpec
+}
+
+// BatchNorm returns a batch-normalisation operator for spec.
+func (*Backend) BatchNorm(spec ops.BNSpec) (ops.BatchNorm, error) {
+	if err := validateBN(spec); err != nil {
+		return nil, fmt.Errorf("ref: batch norm: %w", err)
+	}
+	return &batchNorm{spec: spec}, nil
+}
+
+// ForwardTrain normalises with the batch statistics and writes them.
+func (b *batchNorm) ForwardTrain(x, gamma, beta, y, mean, variance []float32) error {
+	return BatchNormForwardTrain(b.spec, x, gamma, beta, y, mean, variance)
+}
+
+// ForwardInfer normalises with the given running statistics.
+func (b *batchNorm) ForwardInfer(x, gamma, beta, runMean, runVar, y []float32) error {
+	return BatchNormForwardInfer(b.spec, x, gamma, beta, runMean, runVar, y)
+}
+
+// Backward is the training-mode gradient.
+func (b *batchNorm) Backward(x, gamma, mean, variance, dy, dx, dgamma, dbeta []float32) error {
+	return BatchNormBackward(b.spec, x, gamma, mean, variance, dy, dx, dgamma, dbeta)
+}
+
+// validateBN reports an error when s cannot describe a batch normalisation.
+func validateBN(s ops.BNSpec) error {
+	if s.N < 1 || s.Spatial < 1 || s.C < 1 || s.Eps < 0 || math.IsNaN(float64(s.Eps)) {
+		return fmt.Errorf("ops: invalid batch norm %+v", s)
+	}
+	return nil
+}
+
+// checkBN validates s, the input-sized slices and the channel-sized slices.
+func checkBN[T Float](op string, s ops.BNSpec, big map[string][]T, small map[string][]T) error {
+	if err := validateBN(s); err != nil {
+		return fmt.Errorf("ref: %s: %w", op, err)
+	}
+	for _, name := range []string{"x", "y", "dy", "dx"} {
+		if v, ok := big[name]; ok {
+			if err := checkLen(op, name, v, s.N*s.Spatial*s.C); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range []string{"gamma", "beta", "mean", "variance", "runMean", "runVar", "dgamma", "dbeta"} {
+		if v, ok := small[name]; ok {
+			if err := checkLen(op, name, v, s.C); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// BatchNormForwardTrain normalises x, viewed as [N*Spatial, C], with its
+// per-channel batch statistics:
+//
+//	mean[c] = sum_r x[r,c] / M,  variance[c] = sum_r (x[r,c] - mean[c])^2 / M
+//	y[r,c]  = gamma[c] * (x[r,c] - mean[c]) / sqrt(variance[c] + eps) + beta[c]
+//
+// with M = N*Spatial (the biased variance, as PyTorch normalises with). It
+// writes mean and variance.
+func BatchNormForwardTrain[T Float](s ops.BNSpec, x, gamma, beta, y, mean, variance []T) error {
+	const op = "batch norm forward train"
+	if err := checkBN(op, s, map[string][]T{"x": x, "y": y},
+		map[string][]T{"gamma": gamma, "beta": beta, "mean": mean, "variance": variance}); err != nil {
+		return err
+	}
+	rows := s.N * s.Spatial
+	mu := make([]float64, s.C)
+	for r := range rows {
+		for c, v := range x[r*s.C:][:s.C] {
+			mu[c] += float64(v)
+		}
+	}
+	for c := range mu {
+		mu[c] /= float64(rows)
+	}
+	vr := make([]float64, s.C)
+	for r := range rows {
+		for c, v := range x[r*s.C:][:s.C] {
+			d := float64(v) - mu[c]
+			vr[c] += d * d
+		}
+	}
+	for c := range vr {
+		vr[c] /= float64(rows)
+		mean[c] = T(mu[c])
+		variance[c] = T(vr[c])
+	}
+	bnApply(s, x, gamma, beta, mu, vr, y)
+	return nil
+}
+
+// BatchNormForwardInfer normalises x with the running statistics:
+//
+//	y[r,c] = gamma[c] * (x[r,c] - runMean[c]) / sqrt(runVar[c] + eps) + beta[c].
+func BatchNormForwardInfer[T Float](s ops.BNSpec, x, gamma, beta, runMean, runVar, y []T) error {
+	const op = "batch norm forward infer"
+	if err := checkBN(op, s, map[string][]T{"x": x, "y": y},
+		map[string][]T{"gamma": gamma, "beta": beta, "runMean": runMean, "runVar": runVar}); err != nil {
+		return err
+	}
+	mu := make([]float64, s.C)
+	vr := make([]float64, s.C)
+	for c := range s.C {
+		mu[c] = float64(runMean[c])
+		vr[c] = float64(runVar[c])
+	}
+	bnApply(s, x, gamma, beta, mu, vr, y)
+	return nil
+}
+
+// bnApply writes y = gamma * (x - mu) / sqrt(vr + eps) + beta.
+func bnApply[T Float](s ops.BNSpec, x, gamma, beta []T, mu, vr []float64, y []T) {
+	scale := make([]float64, s.C)
+	shift := make([]float64, s.C)
+	for c := range s.C {
+		invStd := 1 / math.Sqrt(vr[c]+float64(s.Eps))
+		scale[c] = float64(gamma[c]) * invStd
+		shift[c] = float64(beta[c])
+	}
+	for r := range s.N * s.Spatial {
+		xr := x[r*s.C:][:s.C]
+		yr := y[r*s.C:][:s.C]
+		for c, v := range xr {
+			yr[c] = T((float64(v)-mu[c])*scale[c] + shift[c])
+		}
+	}
+}
+
+// BatchNormBackward is the training-mode gradient of BatchNormForwardTrain
+// given the statistics it saved. With xhat = (x - mean) / sqrt(variance + eps):
+//
+//	dbeta[c]  = sum_r dy[r,c]
+//	dgamma[c] = sum_r dy[r,c] * xhat[r,c]
+//	dx[r,c]   = gamma[c] / sqrt(variance[c] + eps) *
+//	            (dy[r,c] - dbeta[c]/M - xhat[r,c] * dgamma[c]/M)
+//
+// Any of dx, dgamma, dbeta may be nil to skip it.
+func BatchNormBackward[T Float](s ops.BNSpec, x, gamma, mean, variance, dy, dx, dgamma, dbeta []T) error {
+	const op = "batch norm backward"
+	big := map[string][]T{"x": x, "dy": dy}
+	if dx != nil {
+		big["dx"] = dx
+	}
+	small := map[string][]T{"gamma": gamma, "mean": mean, "variance": variance}
+	if dgamma != nil {
+		small["dgamma"] = dgamma
+	}
+	if dbeta != nil {
+		small["dbeta"] = dbeta
+	}
+	if err := checkBN(op, s, big, small); err != nil {
+		return err
+	}
+	rows := s.N * s.Spatial
+	mu := make([]float64, s.C)
+	invStd := make([]float64, s.C)
+	for c := range s.C {
+		mu[c] = float64(mean[c])
+		invStd[c] = 1 / math.Sqrt(float64(variance[c])+float64(s.Eps))
+	}
+	sumDy := make([]float64, s.C)
+	sumDyXhat := make([]float64, s.C)
+	for r := range rows {
+		xr := x[r*s.C:][:s.C]
+		dr := dy[r*s.C:][:s.C]
+		for c, v := range xr {
+			d := float64(dr[c])
+			sumDy[c] += d
+			sumDyXhat[c] += d * (float64(v) - mu[c]) * invStd[c]
+		}
+	}
+	if dx != nil {
+		m := float64(rows)
+		for r := range rows {
+			xr := x[r*s.C:][:s.C]
+			dr := dy[r*s.C:][:s.C]
+			or := dx[r*s.C:][:s.C]
+			for c, v := range xr {
+				xhat := (float64(v) - mu[c]) * invStd[c]
+				g := float64(gamma[c]) * invStd[c]
+				or[c] = T(g * (float64(dr[c]) - sumDy[c]/m - xhat*sumDyXhat[c]/m))
+			}
+		}
+	}
+	for c := range dgamma {
+		dgamma[c] = T(sumDyXhat[c])
+	}
+	for c := range dbeta {
+		dbeta[c] = T(sumDy[c])
+	}
+	return nil
+}

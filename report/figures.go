@@ -1,0 +1,92 @@
+package report
+
+import (
+	"fmt"
+	"image/color"
+	"slices"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+var plotBackground = color.White
+
+// LossCurves writes a 768 x 480 PNG of loss components against the training
+// step, one line per series, with a legend.
+func LossCurves(path string, title string, series []Series) error {
+	if len(series) == 0 {
+		return fmt.Errorf("report %s: %w", path, errNoData)
+	}
+	p, err := linePlot(title, "step", "loss", series, false, true, 0)
+	if err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	return savePNG(path, singleW*vg.Inch, singleH*vg.Inch, p.Draw)
+}
+
+// TrainingReport writes one 1728 x 480 PNG with three panels side by side:
+// the loss curves against the step, the online kNN top-1 accuracy against
+// the epoch (knn may be empty: the panel then says so), and the eigenvalue
+// spectrum of the embedding covariance, by index (1-based) on a log y axis,
+// with values <= 0 clamped to EigenFloor (spectrum may be empty).
+func TrainingReport(path string, loss []Series, knn []Series, spectrum []float64) error {
+	lossP, err := linePlot("training loss", "step", "loss", loss, false, true, 0)
+	if err != nil {
+		return fmt.Errorf("report %s: loss panel: %w", path, err)
+	}
+	knnTitle := "online kNN top-1"
+	if len(knn) == 0 {
+		knnTitle += " (no data)"
+	}
+	knnP, err := linePlot(knnTitle, "epoch", "top-1 (%)", knn, false, false, 0)
+	if err != nil {
+		return fmt.Errorf("report %s: kNN panel: %w", path, err)
+	}
+	specTitle := "covariance spectrum"
+	if len(spectrum) == 0 {
+		specTitle += " (no data)"
+	}
+	specP, err := linePlot(specTitle, "index", "eigenvalue", []Series{{Y: spectrum}}, true, true, 1)
+	if err != nil {
+		return fmt.Errorf("report %s: spectrum panel: %w", path, err)
+	}
+	plots := [][]*plot.Plot{{lossP, knnP, specP}}
+	tiles := draw.Tiles{
+		Rows: 1, Cols: reportPanes,
+		PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 4,
+		PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3,
+		PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3,
+	}
+	return savePNG(path, reportW*vg.Inch, reportH*vg.Inch, func(dc draw.Canvas) {
+		canvases := plot.Align(plots, tiles, dc)
+		for j, p := range plots[0] {
+			p.Draw(canvases[0][j])
+		}
+	})
+}
+
+// Spectra writes a 768 x 480 PNG comparing several eigenvalue spectra (one
+// line per map entry, named by its key, drawn in sorted key order) by index
+// (1-based) on a log y axis, with values <= 0 clamped to EigenFloor.
+func Spectra(path string, title string, spectra map[string][]float64) error {
+	names := make([]string, 0, len(spectra))
+	for name, s := range spectra {
+		if len(s) > 0 {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("report %s: %w", path, errNoData)
+	}
+	slices.Sort(names)
+	series := make([]Series, len(names))
+	for i, name := range names {
+		series[i] = Series{Name: name, Y: spectra[name]}
+	}
+	p, err := linePlot(title, "index", "eigenvalue", series, true, true, 1)
+	if err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	return savePNG(path, singleW*vg.Inch, singleH*vg.Inch, p.Draw)
+}
