@@ -1,0 +1,369 @@
+// Package ssl implements the self-supervised objectives of the toolkit:
+// CorInfoMax and its peers Barlow Twins, VICReg, SimCLR and W-MSE.
+//
+// Every method works on the projector outputs of the two views of a batch,
+// given as float32 row-major N x D matrices, and returns the loss together
+// with its analytic gradient with respect to both inputs. All arithmetic
+// inside a method runs in float64; only the gradients written back are
+// float32. The package does not depend on the engine.
+//
+// # Data-parallel training
+//
+// With Options.Gather set, a method first concatenates the z of all workers
+// (in the same worker order for both views) and evaluates the loss of that
+// one big batch; every worker therefore computes the same loss value and the
+// same running statistics. Gather's scatter function then hands each worker
+// the rows of dL/dz_all that belong to its own samples. Backpropagating those
+// rows through the local network gives the local contribution to dL/dθ, and
+// the gradient of the big-batch loss is the SUM of the workers'
+// contributions: all-reduce the parameter gradients with a sum (or multiply
+// an averaged all-reduce by the number of workers). Training on W workers
+// with n samples each is then exactly equal to training on one batch of
+// W*n samples.
+package ssl
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// Component is one named part of a loss, already multiplied by its
+// coefficient, so that the components of a Result add up to its Loss.
+type Component struct {
+	Name  string
+	Value float64
+}
+
+// Result is the value of an objective for one step.
+type Result struct {
+	// Loss is the total objective.
+	Loss float64
+	// Components lists the parts of Loss in a fixed, method-specific order.
+	Components []Component
+}
+
+// Method is a self-supervised objective on the projector outputs of two views.
+type Method interface {
+	// Name returns the method's name as listed by Names.
+	Name() string
+	// Loss computes the objective on the projector outputs of the two views
+	// (each n x d, row-major) for optimizer step `step` (1-based; used in
+	// error messages, and by W-MSE to derive its random splits) and
+	// OVERWRITES g1, g2 with dL/dz1, dL/dz2. It rejects NaN/Inf input with
+	// an error naming the method, the step and the view. Stateful methods
+	// update their running state only when the call succeeds.
+	Loss(step int, z1, z2 []float32, n, d int, g1, g2 []float32) (Result, error)
+}
+
+// StateTensor is one named float64 tensor of a method's running state.
+type StateTensor struct {
+	Name  string
+	Shape []int
+	Data  []float64
+}
+
+// Stateful is implemented by methods that carry running state between steps
+// (CorInfoMax). State returns deep copies; SetState validates names and
+// shapes and copies the data in.
+type Stateful interface {
+	State() []StateTensor
+	SetState([]StateTensor) error
+}
+
+// GatherFunc concatenates the local z (n x d) of all workers into one
+// (nAll x d) matrix and also returns a function that extracts this worker's
+// rows of a gradient of the concatenated matrix: scatter(gAll, g) writes the
+// local n x d block of gAll into g. A nil GatherFunc means a single worker
+// (the identity). See the package documentation for how data-parallel
+// training then equals one big batch.
+type GatherFunc func(z []float32, n, d int) (all []float32, nAll int, scatter func(gAll []float32, g []float32), err error)
+
+// Options holds every method's hyper-parameters. New does not fill in
+// zero values: start from Defaults(name) or RecipeDefaults(name, recipe) and
+// change what you need.
+type Options struct {
+	// CorInfoMax: Alpha weights the MSE attraction term; LamR and LamMu are
+	// the weights of the OLD running covariance and mean (lam_R, lam_mu);
+	// Eps is added to the covariance diagonal before the log-determinant;
+	// InitScale sets the initial covariance R0 = InitScale*I; Normalize
+	// L2-normalises each row of z before the loss.
+	Alpha, LamR, LamMu, Eps, InitScale float64
+	Normalize                          bool
+
+	// Barlow Twins: Lambda weights the off-diagonal terms, ScaleLoss
+	// multiplies the whole loss.
+	Lambda    float64
+	ScaleLoss float64
+
+	// VICReg: SimCoeff, StdCoeff and CovCoeff weight the invariance,
+	// variance and covariance terms; Gamma is the target standard
+	// deviation of the variance hinge; VarEps is added to the variance
+	// before the square root.
+	SimCoeff, StdCoeff, CovCoeff, Gamma, VarEps float64
+
+	// SimCLR: Temperature of the NT-Xent softmax.
+	Temperature float64
+
+	// W-MSE: WSize is the whitening sub-batch size (N must be a multiple
+	// of it), WIter the number of random splits per step, WEps the
+	// shrinkage of the sub-batch covariance towards I before Cholesky.
+	WSize, WIter int
+	WEps         float64
+
+	// Seed seeds the deterministic random splits of W-MSE (combined with
+	// the step number, so a resumed run draws the same splits).
+	Seed int64
+
+	// Gather gathers z across data-parallel workers; nil = single worker.
+	Gather GatherFunc `json:"-"`
+}
+
+// Method names.
+const (
+	NameCorInfoMax  = "corinfomax"
+	NameBarlowTwins = "barlowtwins"
+	NameVICReg      = "vicreg"
+	NameSimCLR      = "simclr"
+	NameWMSE        = "wmse"
+)
+
+// Names returns the names of all methods in a fixed order.
+func Names() []string {
+	return []string{NameCorInfoMax, NameBarlowTwins, NameVICReg, NameSimCLR, NameWMSE}
+}
+
+func knownName(method string) bool {
+	for _, n := range Names() {
+		if n == method {
+			return true
+		}
+	}
+	return false
+}
+
+// Defaults returns the default options for method. The returned Options is
+// complete: it holds the defaults of every method's fields (they are
+// disjoint), so it can be handed to New for any method; the name is only
+// validated. CorInfoMax defaults are the paper's CIFAR-10 column
+// (alpha 250, lam_R = lam_mu = 0.01, eps 1e-8), with Normalize true and
+// InitScale 1.
+func Defaults(method string) (Options, error) {
+	if !knownName(method) {
+		return Options{}, fmt.Errorf("ssl: unknown method %q (known: %v)", method, Names())
+	}
+	return Options{
+		Alpha: 250, LamR: 0.01, LamMu: 0.01, Eps: 1e-8, InitScale: 1, Normalize: true,
+		Lambda: 0.0051, ScaleLoss: 1,
+		SimCoeff: 25, StdCoeff: 25, CovCoeff: 1, Gamma: 1, VarEps: 1e-4,
+		Temperature: 0.2,
+		WSize:       128, WIter: 1, WEps: 0,
+	}, nil
+}
+
+// New returns the named method with the given options, after validating
+// them.
+func New(method string, opts Options) (Method, error) {
+	switch method {
+	case NameCorInfoMax:
+		return NewCorInfoMax(opts)
+	case NameBarlowTwins:
+		return NewBarlowTwins(opts)
+	case NameVICReg:
+		return NewVICReg(opts)
+	case NameSimCLR:
+		return NewSimCLR(opts)
+	case NameWMSE:
+		return NewWMSE(opts)
+	}
+	return nil, fmt.Errorf("ssl: unknown method %q (known: %v)", method, Names())
+}
+
+// optErr reports an invalid option value.
+func optErr(method, option string, value any, allowed string) error {
+	return fmt.Errorf("%s: option %s = %v out of range: must be %s", method, option, value, allowed)
+}
+
+// finite reports whether v is neither NaN nor ±Inf (v - v is NaN exactly
+// for those).
+func finite(v float64) bool { return v-v == 0 }
+
+// checkFinite32 returns an error naming the view and the first bad entry.
+func checkFinite32(view int, z []float32, d int) error {
+	for i, v := range z {
+		if f := float64(v); !finite(f) {
+			return fmt.Errorf("view %d (z%d) has non-finite value %v at row %d, column %d", view, view, v, i/d, i%d)
+		}
+	}
+	return nil
+}
+
+// lossFunc64 is a method's float64 core: the loss of the (gathered) views
+// z1, z2 (n x d) with gradients written into g1, g2 (zeroed by the caller).
+type lossFunc64 func(z1, z2 []float64, n, d int, g1, g2 []float64) (Result, error)
+
+// runLoss is the float32 front end shared by all methods: it validates the
+// input, gathers across workers, runs the float64 core, checks its output
+// and scatters the gradient back into g1, g2.
+func runLoss(name string, step int, z1, z2 []float32, n, d int, g1, g2 []float32, gather GatherFunc, f lossFunc64) (Result, error) {
+	if n <= 0 || d <= 0 {
+		return Result{}, fmt.Errorf("%s: step %d: invalid shape n=%d, d=%d", name, step, n, d)
+	}
+	for i, s := range [][]float32{z1, z2, g1, g2} {
+		if len(s) != n*d {
+			what := [...]string{"z1", "z2", "g1", "g2"}[i]
+			return Result{}, fmt.Errorf("%s: step %d: %s has %d values, want n*d = %d", name, step, what, len(s), n*d)
+		}
+	}
+	if err := checkFinite32(1, z1, d); err != nil {
+		return Result{}, fmt.Errorf("%s: step %d: %w", name, step, err)
+	}
+	if err := checkFinite32(2, z2, d); err != nil {
+		return Result{}, fmt.Errorf("%s: step %d: %w", name, step, err)
+	}
+	a1, a2, nAll := z1, z2, n
+	var scatter1, scatter2 func(gAll, g []float32)
+	if gather != nil {
+		var err error
+		var n1, n2 int
+		if a1, n1, scatter1, err = gather(z1, n, d); err != nil {
+			return Result{}, fmt.Errorf("%s: step %d: gather view 1: %w", name, step, err)
+		}
+		if a2, n2, scatter2, err = gather(z2, n, d); err != nil {
+			return Result{}, fmt.Errorf("%s: step %d: gather view 2: %w", name, step, err)
+		}
+		if n1 != n2 || len(a1) != n1*d || len(a2) != n2*d {
+			return Result{}, fmt.Errorf("%s: step %d: gather returned inconsistent sizes (%d and %d rows, %d and %d values, d=%d)", name, step, n1, n2, len(a1), len(a2), d)
+		}
+		if err := checkFinite32(1, a1, d); err != nil {
+			return Result{}, fmt.Errorf("%s: step %d: gathered %w", name, step, err)
+		}
+		if err := checkFinite32(2, a2, d); err != nil {
+			return Result{}, fmt.Errorf("%s: step %d: gathered %w", name, step, err)
+		}
+		nAll = n1
+	}
+	x1, x2 := to64(a1), to64(a2)
+	gx1, gx2 := make([]float64, nAll*d), make([]float64, nAll*d)
+	res, err := f(x1, x2, nAll, d, gx1, gx2)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: step %d: %w", name, step, err)
+	}
+	if !finite(res.Loss) {
+		return Result{}, fmt.Errorf("%s: step %d: loss is %v", name, step, res.Loss)
+	}
+	for view, g := range [][]float64{gx1, gx2} {
+		for i, v := range g {
+			if !finite(float64(float32(v))) {
+				return Result{}, fmt.Errorf("%s: step %d: gradient of view %d is %v at row %d, column %d", name, step, view+1, v, i/d, i%d)
+			}
+		}
+	}
+	if gather == nil {
+		copy32(g1, gx1)
+		copy32(g2, gx2)
+		return res, nil
+	}
+	ga := make([]float32, nAll*d)
+	copy32(ga, gx1)
+	scatter1(ga, g1)
+	copy32(ga, gx2)
+	scatter2(ga, g2)
+	return res, nil
+}
+
+func to64(z []float32) []float64 {
+	x := make([]float64, len(z))
+	for i, v := range z {
+		x[i] = float64(v)
+	}
+	return x
+}
+
+func copy32(dst []float32, src []float64) {
+	for i, v := range src {
+		dst[i] = float32(v)
+	}
+}
+
+// normClamp is F.normalize's lower bound on the row norm.
+const normClamp = 1e-12
+
+// normalizeRows returns y with y_i = x_i / max(||x_i||, 1e-12) (PyTorch's
+// F.normalize) and the clamped norms.
+func normalizeRows(x []float64, n, d int) (y, norms []float64) {
+	y = make([]float64, n*d)
+	norms = make([]float64, n)
+	for i := 0; i < n; i++ {
+		row := x[i*d : (i+1)*d]
+		s := 0.0
+		for _, v := range row {
+			s += v * v
+		}
+		nr := math.Max(math.Sqrt(s), normClamp)
+		norms[i] = nr
+		for j, v := range row {
+			y[i*d+j] = v / nr
+		}
+	}
+	return y, norms
+}
+
+// normalizeRowsBackward overwrites gx with the gradient through
+// normalizeRows: gx_i = (gy_i - y_i (y_i·gy_i)) / ||x_i|| when the norm
+// exceeds the clamp, gy_i / 1e-12 otherwise (the clamp is constant there).
+// gx may alias gy.
+func normalizeRowsBackward(y, norms, gy []float64, n, d int, gx []float64) {
+	for i := 0; i < n; i++ {
+		yr, gr, out := y[i*d:(i+1)*d], gy[i*d:(i+1)*d], gx[i*d:(i+1)*d]
+		nr := norms[i]
+		if nr <= normClamp {
+			for j := range out {
+				out[j] = gr[j] / nr
+			}
+			continue
+		}
+		dot := 0.0
+		for j := range yr {
+			dot += yr[j] * gr[j]
+		}
+		for j := range out {
+			out[j] = (gr[j] - yr[j]*dot) / nr
+		}
+	}
+}
+
+// colMean returns the column means of the n x d matrix x.
+func colMean(x []float64, n, d int) []float64 {
+	m := make([]float64, d)
+	for i := 0; i < n; i++ {
+		for j, v := range x[i*d : (i+1)*d] {
+			m[j] += v
+		}
+	}
+	for j := range m {
+		m[j] /= float64(n)
+	}
+	return m
+}
+
+// sortedDesc sorts v in place in descending order and returns it.
+func sortedDesc(v []float64) []float64 {
+	sort.Sort(sort.Reverse(sort.Float64Slice(v)))
+	return v
+}
+
+// errSmallBatch reports a batch too small for a method.
+func errSmallBatch(n, min int) error {
+	return fmt.Errorf("batch of %d rows is too small: need at least %d", n, min)
+}
+
+// Compile-time checks that the methods implement the interfaces.
+var (
+	_ Method   = (*CorInfoMax)(nil)
+	_ Stateful = (*CorInfoMax)(nil)
+	_ Method   = (*BarlowTwins)(nil)
+	_ Method   = (*VICReg)(nil)
+	_ Method   = (*SimCLR)(nil)
+	_ Method   = (*WMSE)(nil)
+)
