@@ -1,0 +1,96 @@
+package dnnl
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/corinfomax/corinfomax/ops"
+)
+
+func TestBatchNormMatchesRef(t *testing.T) {
+	d, rb := backends(t)
+	r := rand.New(rand.NewSource(3))
+	specs := []ops.BNSpec{
+		{N: 4, Spatial: 1, C: 5, Eps: 1e-5},   // BatchNorm1d
+		{N: 7, Spatial: 1, C: 24, Eps: 1e-5},  // BatchNorm1d, projector-like
+		{N: 2, Spatial: 12, C: 3, Eps: 1e-5},  // BatchNorm2d
+		{N: 3, Spatial: 35, C: 24, Eps: 1e-5}, // odd spatial size
+		{N: 1, Spatial: 9, C: 17, Eps: 1e-3},  // batch 1
+	}
+	for _, s := range specs {
+		name := fmt.Sprintf("%+v", s)
+		op, err := d.BatchNorm(s)
+		mustNoErr(t, "dnnl BatchNorm", err)
+		want, err := rb.BatchNorm(s)
+		mustNoErr(t, "ref BatchNorm", err)
+		n := s.N * s.Spatial * s.C
+		// A non-zero mean and a non-unit scale exercise the centring.
+		x := randn(r, n, 2, 1.5)
+		gamma, beta := randn(r, s.C, 0.5, 1), randn(r, s.C, 0.5, 0)
+		dy := randn(r, n, 1, 0.2)
+
+		y, mean, variance := garbage(n), garbage(s.C), garbage(s.C)
+		yRef, meanRef, varRef := make([]float32, n), make([]float32, s.C), make([]float32, s.C)
+		mustNoErr(t, "dnnl ForwardTrain", op.ForwardTrain(x, gamma, beta, y, mean, variance))
+		mustNoErr(t, "ref ForwardTrain", want.ForwardTrain(x, gamma, beta, yRef, meanRef, varRef))
+		assertClose(t, name+" train y", y, yRef)
+		assertClose(t, name+" mean", mean, meanRef)
+		assertClose(t, name+" variance", variance, varRef)
+
+		runMean, runVar := randn(r, s.C, 1, 0), randn(r, s.C, 0.2, 1.5)
+		yi, yiRef := garbage(n), make([]float32, n)
+		mustNoErr(t, "dnnl ForwardInfer", op.ForwardInfer(x, gamma, beta, runMean, runVar, yi))
+		mustNoErr(t, "ref ForwardInfer", want.ForwardInfer(x, gamma, beta, runMean, runVar, yiRef))
+		assertClose(t, name+" infer y", yi, yiRef)
+
+		dx, dgamma, dbeta := garbage(n), garbage(s.C), garbage(s.C)
+		dxRef, dgRef, dbRef := make([]float32, n), make([]float32, s.C), make([]float32, s.C)
+		mustNoErr(t, "dnnl Backward", op.Backward(x, gamma, meanRef, varRef, dy, dx, dgamma, dbeta))
+		mustNoErr(t, "ref Backward", want.Backward(x, gamma, meanRef, varRef, dy, dxRef, dgRef, dbRef))
+		assertClose(t, name+" dx", dx, dxRef)
+		assertClose(t, name+" dgamma", dgamma, dgRef)
+		assertClose(t, name+" dbeta", dbeta, dbRef)
+	}
+}
+
+// TestBatchNormNoHiddenState runs two training passes before both backward
+// passes and checks each against the reference.
+func TestBatchNormNoHiddenState(t *testing.T) {
+	d, rb := backends(t)
+	r := rand.New(rand.NewSource(4))
+	s := ops.BNSpec{N: 3, Spatial: 4, C: 6, Eps: 1e-5}
+	op, err := d.BatchNorm(s)
+	mustNoErr(t, "dnnl BatchNorm", err)
+	again, err := d.BatchNorm(s)
+	mustNoErr(t, "dnnl BatchNorm again", err)
+	if op != again {
+		t.Errorf("the same spec gave two operators")
+	}
+	want, err := rb.BatchNorm(s)
+	mustNoErr(t, "ref BatchNorm", err)
+	n := s.N * s.Spatial * s.C
+	gamma, beta := randn(r, s.C, 0.5, 1), randn(r, s.C, 0.5, 0)
+	xs := [][]float32{randn(r, n, 1, 0), randn(r, n, 3, -2)}
+	means, vars := [][]float32{garbage(s.C), garbage(s.C)}, [][]float32{garbage(s.C), garbage(s.C)}
+	for i, x := range xs {
+		mustNoErr(t, "ForwardTrain", op.ForwardTrain(x, gamma, beta, garbage(n), means[i], vars[i]))
+	}
+	for i, x := range xs {
+		dy := randn(r, n, 1, 0)
+		dx, dg, db := garbage(n), garbage(s.C), garbage(s.C)
+		mustNoErr(t, "Backward", op.Backward(x, gamma, means[i], vars[i], dy, dx, dg, db))
+		meanRef, varRef := make([]float32, s.C), make([]float32, s.C)
+		mustNoErr(t, "ref ForwardTrain", want.ForwardTrain(x, gamma, beta, make([]float32, n), meanRef, varRef))
+		dxRef, dgRef, dbRef := make([]float32, n), make([]float32, s.C), make([]float32, s.C)
+		mustNoErr(t, "ref Backward", want.Backward(x, gamma, meanRef, varRef, dy, dxRef, dgRef, dbRef))
+		assertClose(t, fmt.Sprintf("view %d mean", i+1), means[i], meanRef)
+		assertClose(t, fmt.Sprintf("view %d variance", i+1), vars[i], varRef)
+		assertClose(t, fmt.Sprintf("view %d dx", i+1), dx, dxRef)
+		assertClose(t, fmt.Sprintf("view %d dgamma", i+1), dg, dgRef)
+		assertClose(t, fmt.Sprintf("view %d dbeta", i+1), db, dbRef)
+	}
+	if err := op.ForwardTrain(xs[0][:n-1], gamma, beta, garbage(n), means[0], vars[0]); err == nil {
+		t.Errorf("a short x was accepted")
+	}
+}

@@ -1,0 +1,105 @@
+package dnnl
+
+/*
+#include "gd.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/corinfomax/corinfomax/ops"
+)
+
+// maxPool is max pooling with forward and backward primitives created once
+// for its spec; the argmax workspace is owned by the caller.
+type maxPool struct {
+	b       *Backend
+	p       *C.gd_pool
+	spec    ops.PoolSpec
+	wsBytes int
+}
+
+// MaxPool returns the max pooling operator for s, creating it on first use.
+func (b *Backend) MaxPool(s ops.PoolSpec) (ops.MaxPool, error) {
+	if b.ctx == nil {
+		return nil, errClosed
+	}
+	oh, ow := s.OutHW()
+	if s.N < 1 || s.H < 1 || s.W < 1 || s.C < 1 || s.Kernel < 1 || s.Stride < 1 || s.Pad < 0 ||
+		s.Pad >= s.Kernel || oh < 1 || ow < 1 {
+		return nil, fmt.Errorf("dnnl: invalid max pooling %+v", s)
+	}
+	if m, ok := b.pools[s]; ok {
+		return m, nil
+	}
+	var p *C.gd_pool
+	st := C.gd_pool_create(&p, b.ctx, 1, C.int(s.N), C.int(s.H), C.int(s.W), C.int(s.C), C.int(s.Kernel),
+		C.int(s.Kernel), C.int(s.Stride), C.int(s.Pad))
+	if st != C.dnnl_success {
+		return nil, b.fail(fmt.Sprintf("create max pooling %+v", s), st)
+	}
+	m := &maxPool{b: b, p: p, spec: s, wsBytes: int(C.gd_pool_ws_bytes(p))}
+	b.pools[s] = m
+	return m, nil
+}
+
+func (m *maxPool) destroy() {
+	C.gd_pool_destroy(m.p)
+	m.p = nil
+}
+
+// WorkspaceBytes is the size of the workspace Forward fills and Backward
+// reads (oneDNN's argmax indices, in the primitive's own format).
+func (m *maxPool) WorkspaceBytes() int { return m.wsBytes }
+
+// check checks the input-sized, output-sized and workspace arguments.
+func (m *maxPool) check(op string, in, out named, ws []byte) error {
+	if m.p == nil {
+		return errClosed
+	}
+	s := m.spec
+	oh, ow := s.OutHW()
+	if err := checkLens(op, s.N*s.H*s.W*s.C, in); err != nil {
+		return err
+	}
+	if err := checkLens(op, s.N*oh*ow*s.C, out); err != nil {
+		return err
+	}
+	if len(ws) < m.wsBytes {
+		return fmt.Errorf("ops: %s: workspace has %d bytes, want %d", op, len(ws), m.wsBytes)
+	}
+	return nil
+}
+
+// wsPtr returns a pointer to the workspace, or nil when it is empty.
+func wsPtr(ws []byte) unsafe.Pointer {
+	if len(ws) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&ws[0])
+}
+
+// Forward writes y = maxpool(x) and records the argmax in ws.
+func (m *maxPool) Forward(x, y []float32, ws []byte) error {
+	if err := m.check("MaxPool.Forward", named{"x", x}, named{"y", y}, ws); err != nil {
+		return err
+	}
+	if st := C.gd_pool_forward(m.p, fp(x), fp(y), wsPtr(ws)); st != C.dnnl_success {
+		return m.b.fail("max pooling forward", st)
+	}
+	return nil
+}
+
+// Backward routes dy to the argmax positions recorded in ws; it overwrites
+// all of dx.
+func (m *maxPool) Backward(dy []float32, ws []byte, dx []float32) error {
+	if err := m.check("MaxPool.Backward", named{"dx", dx}, named{"dy", dy}, ws); err != nil {
+		return err
+	}
+	if st := C.gd_pool_backward(m.p, fp(dy), wsPtr(ws), fp(dx)); st != C.dnnl_success {
+		return m.b.fail("max pooling backward", st)
+	}
+	return nil
+}
