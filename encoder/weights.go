@@ -1,0 +1,129 @@
+package encoder
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/corinfomax/corinfomax/checkpoint"
+	"github.com/corinfomax/corinfomax/nn"
+	"github.com/corinfomax/corinfomax/tensor"
+)
+
+// Metadata keys written into every checkpoint.
+const (
+	MetaFormat = "corinfomax.format" // "1"
+	MetaModel  = "corinfomax.model"  // JSON of ModelSpec
+)
+
+// ModelTensors returns the network's parameters and buffers as checkpoint
+// tensors under their torchvision / projector names (sharing no memory with
+// the network).
+func ModelTensors(net *nn.Network) []*checkpoint.Tensor {
+	var out []*checkpoint.Tensor
+	add := func(name string, v *tensor.Tensor) {
+		out = append(out, &checkpoint.Tensor{Name: name, DType: "F32", Shape: append([]int(nil), v.Shape...),
+			F32: append([]float32(nil), v.Data...)})
+	}
+	for _, p := range net.Params() {
+		add(p.Name, p.Value)
+	}
+	for _, b := range net.Buffers() {
+		add(b.Name, b.Value)
+	}
+	return out
+}
+
+// SpecOf reads the model spec from a checkpoint's metadata.
+func SpecOf(f *checkpoint.File, path string) (ModelSpec, error) {
+	var spec ModelSpec
+	raw, ok := f.Metadata[MetaModel]
+	if !ok {
+		return spec, fmt.Errorf("%s: no %q metadata: not a corinfomax checkpoint (use --init to start from foreign weights)", path, MetaModel)
+	}
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		return spec, fmt.Errorf("%s: metadata %q: %w", path, MetaModel, err)
+	}
+	return spec, nil
+}
+
+// LoadOptions tells LoadWeights how strict to be.
+type LoadOptions struct {
+	// AllowMissingProjector accepts a file without projector weights (a
+	// backbone exported from PyTorch); the projector keeps its values.
+	AllowMissingProjector bool
+	// AllowUnknown accepts tensors the network does not have (torchvision's
+	// fc.* and num_batches_tracked, an optimizer's state).
+	AllowUnknown bool
+}
+
+// LoadWeights copies the tensors of f into net's parameters and buffers,
+// after checking every name, dtype and shape: it never loads part of a
+// model silently.
+func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptions) error {
+	type slot struct {
+		name string
+		v    *tensor.Tensor
+	}
+	var slots []slot
+	for _, p := range net.Params() {
+		slots = append(slots, slot{p.Name, p.Value})
+	}
+	for _, b := range net.Buffers() {
+		slots = append(slots, slot{b.Name, b.Value})
+	}
+	known := map[string]bool{}
+	var missing []string
+	for _, s := range slots {
+		known[s.name] = true
+		t, ok := f.Get(s.name)
+		if !ok {
+			if opt.AllowMissingProjector && strings.HasPrefix(s.name, "projector.") {
+				continue
+			}
+			missing = append(missing, s.name)
+			continue
+		}
+		if t.DType != "F32" {
+			return fmt.Errorf("%s: tensor %s has dtype %s, want F32", path, s.name, t.DType)
+		}
+		if !sameShape(t.Shape, s.v.Shape) {
+			return fmt.Errorf("%s: tensor %s has shape %v, the model needs %v (different architecture or width?)",
+				path, s.name, t.Shape, s.v.Shape)
+		}
+	}
+	if len(missing) > 0 {
+		more := ""
+		if len(missing) > 5 {
+			more = fmt.Sprintf(" and %d more", len(missing)-5)
+			missing = missing[:5]
+		}
+		return fmt.Errorf("%s: the model needs tensors the file lacks: %s%s (different architecture?)",
+			path, strings.Join(missing, ", "), more)
+	}
+	if !opt.AllowUnknown {
+		for _, t := range f.Tensors {
+			if !known[t.Name] && !strings.HasPrefix(t.Name, "optimizer.") && !strings.HasPrefix(t.Name, "method.") {
+				return fmt.Errorf("%s: tensor %s is not part of this model (different architecture?)", path, t.Name)
+			}
+		}
+	}
+	for _, s := range slots {
+		if t, ok := f.Get(s.name); ok {
+			copy(s.v.Data, t.F32)
+		}
+	}
+	return nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

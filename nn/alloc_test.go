@@ -1,0 +1,77 @@
+package nn
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/corinfomax/corinfomax/ops"
+	"github.com/corinfomax/corinfomax/tensor"
+)
+
+// nopBackend is an ops.Backend whose kernels do nothing: it isolates the
+// layers' own allocations from a backend's.
+type nopBackend struct{}
+
+type nopOp struct{}
+
+func (nopOp) Forward(x, w, b, y []float32) error                      { return nil }
+func (nopOp) Backward(x, w, dy, dx, dw, db []float32) error           { return nil }
+func (nopOp) ForwardTrain(x, g, b, y, mean, variance []float32) error { return nil }
+func (nopOp) ForwardInfer(x, g, b, rm, rv, y []float32) error         { return nil }
+
+// nopBN is the batch-norm operator (its Backward has more arguments).
+type nopBN struct{ nopOp }
+
+func (nopBN) Backward(x, g, mean, variance, dy, dx, dg, db []float32) error {
+	return nil
+}
+
+func (nopBackend) Name() string                                               { return "nop" }
+func (nopBackend) Threads() int                                               { return 1 }
+func (nopBackend) Conv(ops.ConvSpec) (ops.Conv, error)                        { return nopOp{}, nil }
+func (nopBackend) BatchNorm(ops.BNSpec) (ops.BatchNorm, error)                { return nopBN{}, nil }
+func (nopBackend) MaxPool(ops.PoolSpec) (ops.MaxPool, error)                  { return nil, nil }
+func (nopBackend) Linear(ops.LinearSpec) (ops.Linear, error)                  { return nopOp{}, nil }
+func (nopBackend) ReLU(x, y []float32) error                                  { return nil }
+func (nopBackend) ReLUBackward(y, dy, dx []float32) error                     { return nil }
+func (nopBackend) Add(a, b, y []float32) error                                { return nil }
+func (nopBackend) GlobalAvgPool(x []float32, n, hw, c int, y []float32) error { return nil }
+func (nopBackend) GlobalAvgPoolBackward(dy []float32, n, hw, c int, dx []float32) error {
+	return nil
+}
+func (nopBackend) Close() error { return nil }
+
+// TestSteadyStateAllocations checks that after the first step a training
+// step (two views forward, then backward) allocates nothing in the layers.
+func TestSteadyStateAllocations(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	be := nopBackend{}
+	bb, err := NewResNet(be, ResNetConfig{Arch: "resnet18", Width: 2, InChannels: 1, Stem: "cifar"}, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pj, err := NewMLP(be, MLPConfig{In: bb.FeatureDim(), Spec: "8-4", BN: true, Prefix: "projector"}, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net := &Network{Backbone: bb, Projector: pj}
+	xs := []*tensor.Tensor{randTensor(rng, 2, 8, 8, 1), randTensor(rng, 2, 8, 8, 1)}
+	dz := randTensor(rng, 2, 4)
+	step := func() {
+		net.ZeroGrad()
+		for slot, x := range xs {
+			if _, _, err := net.Forward(slot, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for slot := range xs {
+			if err := net.Backward(slot, dz); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	step()
+	if allocs := testing.AllocsPerRun(3, step); allocs > 0 {
+		t.Errorf("%v allocations per steady-state step", allocs)
+	}
+}

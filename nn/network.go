@@ -1,0 +1,83 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/corinfomax/corinfomax/tensor"
+)
+
+// Network is the self-supervised model: backbone f and projector g, so that
+// h = f(x) and z = g(h). The projector may be nil (z = h).
+type Network struct {
+	Backbone  *ResNet
+	Projector *MLP
+}
+
+// Forward returns the backbone features h [N, FeatureDim] and the projector
+// output z [N, OutDim] of slot's view. Both are owned by the network and
+// valid until the slot's next Forward.
+func (n *Network) Forward(slot int, x *tensor.Tensor) (h, z *tensor.Tensor, err error) {
+	if n.Backbone == nil {
+		return nil, nil, fmt.Errorf("nn: network without a backbone")
+	}
+	if h, err = n.Backbone.Forward(slot, x); err != nil {
+		return nil, nil, fmt.Errorf("network backbone: %w", err)
+	}
+	if n.Projector == nil {
+		return h, h, nil
+	}
+	if z, err = n.Projector.Forward(slot, h); err != nil {
+		return nil, nil, fmt.Errorf("network projector: %w", err)
+	}
+	return h, z, nil
+}
+
+// Backward takes dL/dz of slot's view and adds every parameter gradient.
+func (n *Network) Backward(slot int, dz *tensor.Tensor) error {
+	dh := dz
+	if n.Projector != nil {
+		var err error
+		if dh, err = n.Projector.Backward(slot, dz); err != nil {
+			return fmt.Errorf("network projector: %w", err)
+		}
+	}
+	if _, err := n.Backbone.Backward(slot, dh); err != nil {
+		return fmt.Errorf("network backbone: %w", err)
+	}
+	return nil
+}
+
+// Params lists the backbone's parameters (torchvision names), then the
+// projector's.
+func (n *Network) Params() []*Param {
+	ps := n.Backbone.Params()
+	if n.Projector != nil {
+		ps = append(ps, n.Projector.Params()...)
+	}
+	return ps
+}
+
+// Buffers lists the backbone's buffers, then the projector's.
+func (n *Network) Buffers() []*Buffer {
+	bs := n.Backbone.Buffers()
+	if n.Projector != nil {
+		bs = append(bs, n.Projector.Buffers()...)
+	}
+	return bs
+}
+
+// SetTraining sets the mode of backbone and projector.
+func (n *Network) SetTraining(training bool) {
+	n.Backbone.SetTraining(training)
+	if n.Projector != nil {
+		n.Projector.SetTraining(training)
+	}
+}
+
+// ZeroGrad sets every parameter gradient to zero.
+func (n *Network) ZeroGrad() {
+	n.Backbone.ZeroGrad()
+	if n.Projector != nil {
+		n.Projector.ZeroGrad()
+	}
+}

@@ -1,0 +1,31 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/corinfomax/corinfomax/nn"
+	"github.com/corinfomax/corinfomax/optim"
+)
+
+// NewOptimizer returns the optimizer named by cfg for params.
+func NewOptimizer(cfg *Config, params []*nn.Param) (optim.Optimizer, error) {
+	switch cfg.Optimizer {
+	case "sgd":
+		return optim.NewSGD(params, cfg.Momentum, cfg.WeightDecay, false), nil
+	case "lars":
+		return optim.NewLARS(params, cfg.Momentum, cfg.WeightDecay, 0.02, true), nil
+	case "adamw":
+		return optim.NewAdamW(params, 0.9, 0.999, 1e-8, cfg.WeightDecay), nil
+	}
+	return nil, fmt.Errorf("unknown optimizer %q", cfg.Optimizer)
+}
+
+// Schedule returns the learning-rate schedule of cfg, indexed by epoch:
+// linear warm-up from WarmupStart over WarmupEpochs, then cosine to MinLR
+// (or the constant LR).
+func (c *Config) schedule() optim.Schedule {
+	if c.Schedule == "constant" {
+		return optim.Schedule{Base: c.LR, WarmupStart: c.LR, Min: c.LR, WarmupSteps: 0, TotalSteps: c.Epochs}
+	}
+	return optim.Schedule{Base: c.LR, WarmupStart: c.WarmupStart, Min: c.MinLR, WarmupSteps: c.WarmupEpochs, TotalSteps: c.Epochs}
+}

@@ -1,0 +1,128 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/corinfomax/corinfomax/data"
+	"github.com/corinfomax/corinfomax/encoder"
+	"github.com/corinfomax/corinfomax/eval"
+	"github.com/corinfomax/corinfomax/ops"
+	"github.com/corinfomax/corinfomax/report"
+	"github.com/corinfomax/corinfomax/ssl"
+)
+
+// endEpoch logs the epoch's covariance spectrum and online kNN accuracy,
+// then writes the checkpoint and the report.
+func (t *Trainer) endEpoch(ctx context.Context) error {
+	epoch := t.epoch + 1
+	rec := map[string]any{"type": "epoch", "epoch": epoch, "step": t.step, "skipped_steps": t.skipped}
+	if sp, err := t.spectrum(); err == nil {
+		rec["spectrum"] = map[string]any{"below_1e-8": sp.Below1e8, "above_1e-1": sp.Above1e1,
+			"effective_rank": sp.EffectiveRank, "dim": len(sp.Eigenvalues)}
+		t.history.Spectrum = sp.Eigenvalues
+	} else {
+		fmt.Fprintf(t.log, "warning: epoch %d: spectrum: %v\n", epoch, err)
+	}
+	if t.cfg.KNNEvery > 0 && t.train.NumClasses() > 0 && (epoch%t.cfg.KNNEvery == 0 || epoch == t.cfg.Epochs) {
+		res, err := t.onlineKNN(ctx)
+		switch {
+		case err != nil:
+			fmt.Fprintf(t.log, "warning: epoch %d: online kNN skipped: %v\n", epoch, err)
+		case len(res) > 0:
+			knn := map[string]any{}
+			p := knnPoint{Epoch: epoch}
+			for _, r := range res {
+				knn[fmt.Sprintf("k%d", r.K)] = r.Top1
+				p.Ks = append(p.Ks, r.K)
+				p.Top1 = append(p.Top1, r.Top1)
+			}
+			rec["knn"] = knn
+			t.history.KNN = append(t.history.KNN, p)
+			t.prog.Note(fmt.Sprintf("epoch %d: online kNN top-1 %v", epoch, knn))
+		}
+	}
+	if err := t.metrics.write(rec); err != nil {
+		return err
+	}
+	if err := t.saveAt(position{Epoch: t.epoch + 1, Step: t.step, Skipped: t.skipped}); err != nil {
+		return err
+	}
+	if err := t.writeReport(); err != nil {
+		fmt.Fprintf(t.log, "warning: writing report.png: %v\n", err)
+	}
+	return nil
+}
+
+// spectrum is the eigenvalue spectrum of the first view's embedding
+// covariance: CorInfoMax's running R1, or, for the other methods, the
+// covariance of the last batch's L2-normalised projector outputs.
+func (t *Trainer) spectrum() (ssl.Spectrum, error) {
+	if c, ok := t.method.(*ssl.CorInfoMax); ok {
+		cov := c.Covariance(1)
+		d := 0
+		for d*d < len(cov) {
+			d++
+		}
+		return ssl.SpectrumOf(cov, d)
+	}
+	z := t.lastZ
+	if z == nil {
+		return ssl.Spectrum{}, fmt.Errorf("no projector output yet")
+	}
+	n, d := z.Shape[0], z.Shape[1]
+	zn := make([]float32, n*d)
+	norms := make([]float64, n)
+	if err := ops.L2NormalizeRows(z.Data, n, d, zn, norms); err != nil {
+		return ssl.Spectrum{}, err
+	}
+	return ssl.SpectrumOf(eval.Covariance(zn, n, d), d)
+}
+
+// onlineKNN measures weighted kNN top-1 of the backbone features: the first
+// KNNTrain training images as the memory bank, the first KNNTest test
+// images as queries (normalised only).
+func (t *Trainer) onlineKNN(ctx context.Context) ([]eval.KNNResult, error) {
+	test, err := data.Open(t.cfg.Data, data.Test, data.OpenOptions{Limit: t.cfg.KNNTest})
+	if err != nil {
+		return nil, fmt.Errorf("no labelled test split: %w", err)
+	}
+	pipe, err := Pipeline(&t.cfg, t.train)
+	if err != nil {
+		return nil, err
+	}
+	trF, trL, dim, err := encoder.Features(ctx, t.net, t.train, t.cfg.Size, pipe.Norm, encoder.Backbone, t.cfg.KNNTrain, 256)
+	if err != nil {
+		return nil, err
+	}
+	teF, teL, _, err := encoder.Features(ctx, t.net, test, t.cfg.Size, pipe.Norm, encoder.Backbone, t.cfg.KNNTest, 256)
+	if err != nil {
+		return nil, err
+	}
+	return eval.KNN(trF, trL, teF, teL, dim, eval.KNNConfig{Ks: []int{20, 200}, Temperature: 0.07,
+		NumClasses: t.train.NumClasses()})
+}
+
+// writeReport draws RUNDIR/report.png: loss curves, online kNN accuracy,
+// and the last eigenvalue spectrum.
+func (t *Trainer) writeReport() error {
+	h := t.history
+	var loss, knn []report.Series
+	for _, name := range h.Order {
+		loss = append(loss, report.Series{Name: name, X: h.Steps, Y: h.Comps[name]})
+	}
+	for i, k := range []int{20, 200} {
+		s := report.Series{Name: fmt.Sprintf("kNN k=%d", k)}
+		for _, p := range h.KNN {
+			if i < len(p.Top1) && p.Ks[i] == k {
+				s.X = append(s.X, float64(p.Epoch))
+				s.Y = append(s.Y, p.Top1[i])
+			}
+		}
+		if len(s.X) > 0 {
+			knn = append(knn, s)
+		}
+	}
+	return report.TrainingReport(filepath.Join(t.cfg.Out, "report.png"), loss, knn, h.Spectrum)
+}

@@ -1,0 +1,168 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/corinfomax/corinfomax/ssl"
+)
+
+// metricsLog appends JSON records, one per line, to RUNDIR/metrics.jsonl.
+type metricsLog struct {
+	path string
+	recs []map[string]any // records of this run so far (for the report)
+}
+
+// openMetrics starts metrics.jsonl afresh, or, when resuming from ck, keeps
+// only the records the checkpoint covers (a run killed after logging steps
+// past its last checkpoint repeats those steps).
+func openMetrics(path string, ck *runState) (*metricsLog, error) {
+	m := &metricsLog{path: path}
+	if ck == nil {
+		return m, writeFileAtomic(path, nil)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var keep bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for sc.Scan() {
+		var rec map[string]any
+		if json.Unmarshal(sc.Bytes(), &rec) != nil {
+			continue // a torn last line from a killed process
+		}
+		step, _ := rec["step"].(float64)
+		epoch, _ := rec["epoch"].(float64)
+		switch rec["type"] {
+		case "step":
+			if int(step) > ck.Pos.Step {
+				continue
+			}
+		case "epoch":
+			if int(epoch) > ck.Pos.Epoch {
+				continue
+			}
+		}
+		m.recs = append(m.recs, rec)
+		keep.Write(sc.Bytes())
+		keep.WriteByte('\n')
+	}
+	return m, writeFileAtomic(path, keep.Bytes())
+}
+
+func (m *metricsLog) write(rec map[string]any) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encoding a metrics record: %w", err)
+	}
+	f, err := os.OpenFile(m.path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", m.path, err)
+	}
+	if _, err = f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", m.path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", m.path, err)
+	}
+	m.recs = append(m.recs, rec)
+	return nil
+}
+
+func stepRecord(epoch, step int, lr float64, res ssl.Result, ips float64, skipped int) map[string]any {
+	rec := map[string]any{"type": "step", "epoch": epoch, "step": step, "lr": lr, "loss": jsonFloat(res.Loss),
+		"images_per_sec": ips}
+	for _, c := range res.Components {
+		rec[c.Name] = jsonFloat(c.Value)
+	}
+	if skipped > 0 {
+		rec["skipped_steps"] = skipped
+	}
+	return rec
+}
+
+// jsonFloat keeps NaN and Inf (which JSON cannot hold) readable as strings.
+func jsonFloat(v float64) any {
+	if v != v || v > 1e308 || v < -1e308 {
+		return fmt.Sprint(v)
+	}
+	return v
+}
+
+// history is what the report plots: loss components per logged step, the
+// online kNN accuracy per epoch and the last spectrum.
+type history struct {
+	Steps    []float64
+	Comps    map[string][]float64
+	Order    []string
+	KNN      []knnPoint
+	Spectrum []float64
+}
+
+type knnPoint struct {
+	Epoch int
+	Ks    []int
+	Top1  []float64
+}
+
+func (m *metricsLog) history() history {
+	h := history{Comps: map[string][]float64{}}
+	for _, rec := range m.recs {
+		switch rec["type"] {
+		case "step":
+			step, _ := rec["step"].(float64)
+			res := ssl.Result{}
+			if l, ok := rec["loss"].(float64); ok {
+				res.Loss = l
+			}
+			for k, v := range rec {
+				switch k {
+				case "type", "epoch", "step", "lr", "loss", "images_per_sec", "skipped_steps":
+					continue
+				}
+				if f, ok := v.(float64); ok {
+					res.Components = append(res.Components, ssl.Component{Name: k, Value: f})
+				}
+			}
+			h.addStep(int(step), res)
+		case "epoch":
+			if knn, ok := rec["knn"].(map[string]any); ok {
+				p := knnPoint{Epoch: int(rec["epoch"].(float64))}
+				for _, k := range []int{20, 200} {
+					if v, ok := knn[fmt.Sprintf("k%d", k)].(float64); ok {
+						p.Ks = append(p.Ks, k)
+						p.Top1 = append(p.Top1, v)
+					}
+				}
+				h.KNN = append(h.KNN, p)
+			}
+		}
+	}
+	return h
+}
+
+func (h *history) addStep(step int, res ssl.Result) {
+	h.Steps = append(h.Steps, float64(step))
+	add := func(name string, v float64) {
+		if _, ok := h.Comps[name]; !ok {
+			h.Order = append(h.Order, name)
+			h.Comps[name] = make([]float64, len(h.Steps)-1)
+		}
+		h.Comps[name] = append(h.Comps[name], v)
+	}
+	add("loss", res.Loss)
+	for _, c := range res.Components {
+		add(c.Name, c.Value)
+	}
+	for _, name := range h.Order { // keep series aligned when a component is absent
+		if len(h.Comps[name]) < len(h.Steps) {
+			h.Comps[name] = append(h.Comps[name], res.Loss*0)
+		}
+	}
+}
