@@ -141,7 +141,8 @@ func (e *Encoder) EmbedImage(img image.Image) ([]float32, error) {
 			x.Data[i*3+ch] = (v/255 - e.Norm.Mean[ch]) / e.Norm.Std[ch]
 		}
 	}
-	h, _, err := e.Net.Forward(0, x)
+	e.Net.SetTraining(false)
+	h, err := e.Net.Backbone.Forward(0, x)
 	if err != nil {
 		return nil, err
 	}
@@ -161,8 +162,8 @@ const (
 // Features runs net in inference mode over every image of ds in order
 // (normalised with norm at size size, no augmentation) and returns the
 // features (N x dim, row-major), the labels (nil when ds is unlabelled) and
-// dim. limit > 0 uses only the first limit images. The network's training
-// mode is restored afterwards. A nil net returns the normalised pixels
+// dim. limit > 0 uses only the first limit images. The network is left in
+// inference mode (a trainer sets training mode again). A nil net returns the normalised pixels
 // themselves (the raw-pixel baseline).
 func Features(ctx context.Context, net *nn.Network, ds data.Dataset, size int, norm data.Norm, layer Layer, limit, batch int) ([]float32, []int, int, error) {
 	n := ds.Len()
@@ -179,7 +180,6 @@ func Features(ctx context.Context, net *nn.Network, ds data.Dataset, size int, n
 	}
 	if net != nil {
 		net.SetTraining(false)
-		defer net.SetTraining(true)
 	}
 	var feats []float32
 	var labels []int

@@ -84,6 +84,7 @@ func (t *Trainer) spectrum() (ssl.Spectrum, error) {
 // KNNTrain training images as the memory bank, the first KNNTest test
 // images as queries (normalised only).
 func (t *Trainer) onlineKNN(ctx context.Context) ([]eval.KNNResult, error) {
+	defer t.net.SetTraining(true)
 	test, err := data.Open(t.cfg.Data, data.Test, data.OpenOptions{Limit: t.cfg.KNNTest})
 	if err != nil {
 		return nil, fmt.Errorf("no labelled test split: %w", err)

@@ -1,0 +1,216 @@
+// gd_bnk.c: batch normalisation kernels for channels-last data, written by
+// hand because oneDNN 2.6's NHWC batch normalisation is slow for the narrow
+// channel counts of CPU-sized ResNets (measured in docs/benchmarks.md).
+// Data is rows x C (rows = N * Spatial), channels contiguous. Statistics are
+// accumulated in double per OpenMP thread over contiguous blocks of rows and
+// reduced in thread order, so results are deterministic for a thread count.
+// The inner loops run over channels and vectorise; target_clones builds an
+// AVX-512 and an AVX2 variant next to the baseline one.
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gd.h"
+
+#define GD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// Per-thread partial sums: at most this many threads.
+enum { GD_BNK_MAX_THREADS = 256 };
+
+static void row_range(long rows, int t, int nt, long *lo, long *hi) {
+	long chunk = rows / nt, rem = rows % nt;
+	*lo = t * chunk + (t < rem ? t : rem);
+	*hi = *lo + chunk + (t < rem ? 1 : 0);
+}
+
+// sums_shifted accumulates, over rows [lo, hi), sum(x - s) and
+// sum((x - s)^2) per channel, where s is the shift (the first row): the
+// shifted one-pass variance stays accurate when |mean| >> std.
+GD_CLONES static void sums_shifted(const float *x, int c, long lo, long hi, const float *shift,
+	double *s1, double *s2) {
+	for (long r = lo; r < hi; r++) {
+		const float *xr = x + r * c;
+		for (int k = 0; k < c; k++) {
+			double d = (double)xr[k] - (double)shift[k];
+			s1[k] += d;
+			s2[k] += d * d;
+		}
+	}
+}
+
+// affine writes y = (x - m) * a + b.
+GD_CLONES static void affine(const float *x, float *y, int c, long lo, long hi, const float *m,
+	const float *a, const float *b) {
+	for (long r = lo; r < hi; r++) {
+		const float *xr = x + r * c;
+		float *yr = y + r * c;
+		for (int k = 0; k < c; k++) yr[k] = (xr[k] - m[k]) * a[k] + b[k];
+	}
+}
+
+// sums_bwd accumulates sum(dy) and sum(dy * (x - mean)) per channel.
+GD_CLONES static void sums_bwd(const float *x, const float *dy, int c, long lo, long hi,
+	const float *mean, double *sdy, double *sdyx) {
+	for (long r = lo; r < hi; r++) {
+		const float *xr = x + r * c, *dr = dy + r * c;
+		for (int k = 0; k < c; k++) {
+			double g = dr[k];
+			sdy[k] += g;
+			sdyx[k] += g * ((double)xr[k] - (double)mean[k]);
+		}
+	}
+}
+
+// dx = a * dy + b * (x - m) + c0: the training-mode gradient per channel.
+GD_CLONES static void bwd_apply(const float *x, const float *dy, float *dx, int c, long lo, long hi,
+	const float *m, const float *a, const float *b, const float *c0) {
+	for (long r = lo; r < hi; r++) {
+		const float *xr = x + r * c, *dr = dy + r * c;
+		float *o = dx + r * c;
+		for (int k = 0; k < c; k++) o[k] = a[k] * dr[k] + b[k] * (xr[k] - m[k]) + c0[k];
+	}
+}
+
+// gd_bn is one batch normalisation shape with its scratch memory.
+struct gd_bn {
+	gd_ctx *ctx;
+	long rows; // N * Spatial
+	int c, nt;
+	float eps;
+	double *acc; // 2 * nt * c per-thread partial sums, then 2 * c totals
+	float *coef; // 4 * c per-channel coefficients
+};
+
+dnnl_status_t gd_bn_create(gd_bn **out, gd_ctx *ctx, int n, int spatial, int ch, float eps) {
+	*out = NULL;
+	gd_bn *bn = calloc(1, sizeof(gd_bn));
+	if (!bn) {
+		ctx->where = "allocate batch norm";
+		return dnnl_out_of_memory;
+	}
+	bn->ctx = ctx;
+	bn->rows = (long)n * spatial;
+	bn->c = ch;
+	bn->eps = eps;
+	bn->nt = ctx->threads;
+	if (bn->nt > GD_BNK_MAX_THREADS) bn->nt = GD_BNK_MAX_THREADS;
+	if (bn->rows < 64 || bn->nt < 1) bn->nt = 1; // tiny 1-D cases: not worth waking threads
+	bn->acc = calloc((size_t)2 * bn->nt * ch + 2 * (size_t)ch, sizeof(double));
+	bn->coef = malloc(sizeof(float) * 4 * (size_t)ch);
+	if (!bn->acc || !bn->coef) {
+		gd_bn_destroy(bn);
+		ctx->where = "allocate batch norm scratch";
+		return dnnl_out_of_memory;
+	}
+	*out = bn;
+	return dnnl_success;
+}
+
+void gd_bn_destroy(gd_bn *bn) {
+	if (!bn) return;
+	free(bn->acc);
+	free(bn->coef);
+	free(bn);
+}
+
+// reduce adds the nt per-thread arrays of acc (nt x c) into out (c).
+static void reduce(const double *acc, int nt, int c, double *out) {
+	memset(out, 0, sizeof(double) * c);
+	for (int t = 0; t < nt; t++)
+		for (int k = 0; k < c; k++) out[k] += acc[(size_t)t * c + k];
+}
+
+dnnl_status_t gd_bn_forward_train(gd_bn *bn, float *x, float *gamma, float *beta, float *y,
+	float *mean, float *var) {
+	gd_set_threads(bn->ctx);
+	const int c = bn->c, nt = bn->nt;
+	const long rows = bn->rows;
+	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * c, *s1 = a2 + (size_t)nt * c, *s2 = s1 + c;
+	memset(a1, 0, sizeof(double) * 2 * (size_t)nt * c);
+	const float *shift = x; // the first row
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num();
+		long lo, hi;
+		row_range(rows, t, nt, &lo, &hi);
+		sums_shifted(x, c, lo, hi, shift, a1 + (size_t)t * c, a2 + (size_t)t * c);
+	}
+	reduce(a1, nt, c, s1);
+	reduce(a2, nt, c, s2);
+	float *a = bn->coef;
+	for (int k = 0; k < c; k++) {
+		double m = s1[k] / rows;
+		double v = s2[k] / rows - m * m;
+		if (v < 0) v = 0;
+		mean[k] = (float)(m + shift[k]);
+		var[k] = (float)v;
+		a[k] = (float)(gamma[k] / sqrt(v + (double)bn->eps));
+	}
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num();
+		long lo, hi;
+		row_range(rows, t, nt, &lo, &hi);
+		affine(x, y, c, lo, hi, mean, a, beta);
+	}
+	return dnnl_success;
+}
+
+dnnl_status_t gd_bn_forward_infer(gd_bn *bn, float *x, float *gamma, float *beta, float *mean,
+	float *var, float *y) {
+	gd_set_threads(bn->ctx);
+	const int c = bn->c, nt = bn->nt;
+	const long rows = bn->rows;
+	float *a = bn->coef;
+	for (int k = 0; k < c; k++) a[k] = (float)(gamma[k] / sqrt((double)var[k] + (double)bn->eps));
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num();
+		long lo, hi;
+		row_range(rows, t, nt, &lo, &hi);
+		affine(x, y, c, lo, hi, mean, a, beta);
+	}
+	return dnnl_success;
+}
+
+// Training-mode backward: with M rows, inv = 1/sqrt(var + eps) and
+// xhat = (x - mean) * inv, dbeta = sum dy, dgamma = sum dy * xhat and
+// dx = gamma * inv * (dy - dbeta / M - xhat * dgamma / M).
+dnnl_status_t gd_bn_backward(gd_bn *bn, float *x, float *gamma, float *mean, float *var, float *dy,
+	float *dx, float *dgamma, float *dbeta) {
+	gd_set_threads(bn->ctx);
+	const int c = bn->c, nt = bn->nt;
+	const long rows = bn->rows;
+	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * c, *sdy = a2 + (size_t)nt * c, *sdyx = sdy + c;
+	memset(a1, 0, sizeof(double) * 2 * (size_t)nt * c);
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num();
+		long lo, hi;
+		row_range(rows, t, nt, &lo, &hi);
+		sums_bwd(x, dy, c, lo, hi, mean, a1 + (size_t)t * c, a2 + (size_t)t * c);
+	}
+	reduce(a1, nt, c, sdy);
+	reduce(a2, nt, c, sdyx);
+	float *ca = bn->coef, *cb = ca + c, *cc = cb + c;
+	for (int k = 0; k < c; k++) {
+		double inv = 1.0 / sqrt((double)var[k] + (double)bn->eps);
+		double dg = sdyx[k] * inv; // sum dy * xhat
+		if (dbeta) dbeta[k] = (float)sdy[k];
+		if (dgamma) dgamma[k] = (float)dg;
+		double gi = gamma[k] * inv;
+		ca[k] = (float)gi;
+		cb[k] = (float)(-gi * inv * dg / rows);
+		cc[k] = (float)(-gi * sdy[k] / rows);
+	}
+	if (dx) {
+#pragma omp parallel num_threads(nt)
+		{
+			int t = omp_get_thread_num();
+			long lo, hi;
+			row_range(rows, t, nt, &lo, &hi);
+			bwd_apply(x, dy, dx, c, lo, hi, mean, ca, cb, cc);
+		}
+	}
+	return dnnl_success;
+}
