@@ -11,10 +11,8 @@ package encoder
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image"
-	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -178,48 +176,7 @@ func Features(ctx context.Context, net *nn.Network, ds data.Dataset, size int, n
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("features: %w", err)
 	}
-	if net != nil {
-		net.SetTraining(false)
-	}
-	var feats []float32
-	var labels []int
-	dim := 0
-	it := loader.Epoch(ctx, 0, 0)
-	defer it.Close()
-	for {
-		b, err := it.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, 0, fmt.Errorf("features of %s: %w", ds.Name(), err)
-		}
-		x, err := tensor.FromData(b.X[0], b.N, b.H, b.W, b.C)
-		if err != nil {
-			return nil, nil, 0, err
-		}
-		out := x
-		switch {
-		case net == nil:
-			out = &tensor.Tensor{Shape: []int{b.N, b.H * b.W * b.C}, Data: x.Data}
-		case layer == Projector:
-			_, out, err = net.Forward(0, x)
-		default:
-			out, err = net.Backbone.Forward(0, x)
-		}
-		if err != nil {
-			return nil, nil, 0, fmt.Errorf("features of %s: %w", ds.Name(), err)
-		}
-		if feats == nil {
-			dim = out.Shape[1]
-			feats = make([]float32, 0, n*dim)
-		}
-		feats = append(feats, out.Data...)
-		if ds.NumClasses() > 0 {
-			labels = append(labels, b.Labels...)
-		}
-	}
-	return feats, labels, dim, nil
+	return loaderFeatures(ctx, net, loader, 0, layer)
 }
 
 // subset is the first n images of a dataset.

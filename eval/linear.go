@@ -61,25 +61,66 @@ func (c *LinearConfig) defaults() {
 // nil, is called after each epoch with the 1-based epoch number and that
 // epoch's mean training loss. Cancelling ctx stops training between
 // minibatches and returns ctx's error.
+//
+// LinearProbe is LinearProbeEpochs with the same training features in
+// every epoch.
 func LinearProbe(ctx context.Context, train []float32, trainLabels []int, test []float32, testLabels []int, dim int, cfg LinearConfig, progress func(epoch int, loss float64)) (LinearResult, error) {
-	nTrain, err := checkData("linear probe train", train, trainLabels, dim)
-	if err != nil {
-		return LinearResult{}, err
+	same := func(context.Context, int) ([]float32, []int, error) { return train, trainLabels, nil }
+	return LinearProbeEpochs(ctx, same, test, testLabels, dim, cfg, progress)
+}
+
+// LinearProbeEpochs is LinearProbe with training features that may change
+// from epoch to epoch (train-time augmentation, DESIGN.md section 3):
+// trainEpoch(ctx, e) returns the features (rows x dim) and labels of the
+// 0-based epoch e, and is called once per epoch, in order, before that
+// epoch's minibatches. Every epoch must return the same number of rows;
+// the minibatch order is a fresh seeded shuffle of the row positions each
+// epoch, as in LinearProbe. With cfg.NumClasses = 0 the number of classes
+// is inferred from the first epoch's and the test labels.
+//
+// With cfg.Standardize the mean and standard deviation come from the FIRST
+// epoch's features only; that one transform is applied to every epoch and
+// to the test set.
+func LinearProbeEpochs(ctx context.Context, trainEpoch func(ctx context.Context, epoch int) (feats []float32, labels []int, err error), test []float32, testLabels []int, dim int, cfg LinearConfig, progress func(epoch int, loss float64)) (LinearResult, error) {
+	if trainEpoch == nil {
+		return LinearResult{}, fmt.Errorf("eval: linear probe: no training feature source")
 	}
 	nTest, err := checkData("linear probe test", test, testLabels, dim)
 	if err != nil {
 		return LinearResult{}, err
 	}
-	classes, err := numClasses(cfg.NumClasses, trainLabels, testLabels)
-	if err != nil {
-		return LinearResult{}, fmt.Errorf("eval: linear probe: %w", err)
-	}
 	cfg.defaults()
 	if cfg.Epochs < 0 || cfg.Batch < 0 || cfg.LR < 0 || cfg.MinLR < 0 || cfg.WeightDecay < 0 || cfg.Momentum < 0 {
 		return LinearResult{}, fmt.Errorf("eval: linear probe: negative setting in %+v", cfg)
 	}
+	// epochData fetches and checks the training rows of epoch e.
+	nTrain := -1
+	epochData := func(e int) ([]float32, []int, error) {
+		x, y, err := trainEpoch(ctx, e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("eval: linear probe: training features of epoch %d: %w", e+1, err)
+		}
+		n, err := checkData(fmt.Sprintf("linear probe train (epoch %d)", e+1), x, y, dim)
+		if err != nil {
+			return nil, nil, err
+		}
+		if nTrain >= 0 && n != nTrain {
+			return nil, nil, fmt.Errorf("eval: linear probe: epoch %d has %d training rows, epoch 1 had %d", e+1, n, nTrain)
+		}
+		return x, y, nil
+	}
+	train, trainLabels, err := epochData(0)
+	if err != nil {
+		return LinearResult{}, err
+	}
+	nTrain = len(trainLabels)
+	classes, err := numClasses(cfg.NumClasses, trainLabels, testLabels)
+	if err != nil {
+		return LinearResult{}, fmt.Errorf("eval: linear probe: %w", err)
+	}
 
-	// Feature transform: identity, or standardisation with train statistics.
+	// Feature transform: identity, or standardisation with the first
+	// epoch's training statistics.
 	mean := make([]float64, dim)
 	scale := make([]float64, dim)
 	for j := range scale {
@@ -112,6 +153,14 @@ func LinearProbe(ctx context.Context, train []float32, trainLabels []int, test [
 	}
 	var loss float64
 	for epoch := range cfg.Epochs {
+		if epoch > 0 {
+			if train, trainLabels, err = epochData(epoch); err != nil {
+				return LinearResult{}, err
+			}
+			if _, err := numClasses(classes, trainLabels); err != nil {
+				return LinearResult{}, fmt.Errorf("eval: linear probe: epoch %d: %w", epoch+1, err)
+			}
+		}
 		lr := cfg.MinLR + (cfg.LR-cfg.MinLR)*(1+math.Cos(math.Pi*float64(epoch)/float64(cfg.Epochs)))/2
 		rng.Shuffle(nTrain, func(i, j int) { order[i], order[j] = order[j], order[i] })
 		var sum float64
