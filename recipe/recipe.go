@@ -26,6 +26,8 @@ type Recipe struct {
 	LR           float64 `json:"lr"`
 	WarmupStart  float64 `json:"warmup_start_lr"`
 	WarmupEpochs int     `json:"warmup_epochs"`
+	// ScheduleUnit is "epoch" (the paper) or "step".
+	ScheduleUnit string  `json:"schedule_unit"`
 	MinLR        float64 `json:"min_lr"`
 	Momentum     float64 `json:"momentum"`
 	WeightDecay  float64 `json:"weight_decay"`
@@ -42,25 +44,25 @@ type Recipe struct {
 var table = map[string]Recipe{
 	"cifar10": {Name: "cifar10", Dataset: "CIFAR-10", Arch: "resnet18", Stem: "cifar", Width: 64,
 		Projector: "2048-2048-64", Optimizer: "sgd", Batch: 512, Epochs: 1000, LR: 0.5, WarmupStart: 3e-3,
-		WarmupEpochs: 10, MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 32, CropScaleMin: 0.08, Augment: "paper"},
+		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 32, CropScaleMin: 0.08, Augment: "paper"},
 	"cifar100": {Name: "cifar100", Dataset: "CIFAR-100", Arch: "resnet18", Stem: "cifar", Width: 64,
 		Projector: "4096-4096-128", Optimizer: "sgd", Batch: 512, Epochs: 1000, LR: 0.5, WarmupStart: 3e-3,
-		WarmupEpochs: 10, MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 32, CropScaleMin: 0.08, Augment: "paper"},
+		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 32, CropScaleMin: 0.08, Augment: "paper"},
 	"tinyimagenet": {Name: "tinyimagenet", Dataset: "Tiny-ImageNet", Arch: "resnet50", Stem: "imagenet", Width: 64,
 		Projector: "4096-4096-128", Optimizer: "sgd", Batch: 1024, Epochs: 800, LR: 0.5, WarmupStart: 3e-3,
-		WarmupEpochs: 10, MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 64, CropScaleMin: 0.08, Augment: "paper"},
+		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 64, CropScaleMin: 0.08, Augment: "paper"},
 	"imagenet100": {Name: "imagenet100", Dataset: "ImageNet-100", Arch: "resnet18", Stem: "imagenet", Width: 64,
 		Projector: "4096-4096-128", Optimizer: "sgd", Batch: 1024, Epochs: 400, LR: 1.0, WarmupStart: 3e-3,
-		WarmupEpochs: 10, MinLR: 5e-3, Momentum: 0.9, WeightDecay: 1e-4, Size: 224, CropScaleMin: 0.08, Augment: "paper"},
+		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 5e-3, Momentum: 0.9, WeightDecay: 1e-4, Size: 224, CropScaleMin: 0.08, Augment: "paper"},
 	"imagenet1k": {Name: "imagenet1k", Dataset: "ImageNet-1K", Arch: "resnet50", Stem: "imagenet", Width: 64,
 		Projector: "8192-8192-512", ProjectorBN: true, Optimizer: "sgd", Batch: 1536, Epochs: 100, LR: 0.2,
-		WarmupStart: 3e-3, WarmupEpochs: 10, MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 224,
+		WarmupStart: 3e-3, WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 224,
 		CropScaleMin: 0.08, Augment: "paper"},
 	// fashionmnist is the CPU-sized recipe of this project (see README and
 	// docs/results.md for the measurements behind each value).
 	"fashionmnist": {Name: "fashionmnist", Dataset: "Fashion-MNIST", Arch: "resnet18", Stem: "cifar", Width: 16,
 		Projector: "512-512-64", Optimizer: "sgd", Batch: 256, Epochs: 5, LR: 0.5, WarmupStart: 3e-3,
-		WarmupEpochs: 1, MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 28, CropScaleMin: 0.08, Augment: "paper"},
+		WarmupEpochs: 1, ScheduleUnit: "step", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 28, CropScaleMin: 0.08, Augment: "paper"},
 }
 
 // Lookup returns the recipe called name.

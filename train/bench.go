@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
 	"sort"
 	"syscall"
@@ -233,6 +234,14 @@ func BenchObjective(method string, n, d, steps int) (float64, error) {
 // BenchLoader measures how many two-view batches per second the data
 // pipeline delivers for ds (decoding and augmentation included).
 func BenchLoader(ctx context.Context, ds data.Dataset, pipe data.Pipeline, batch, workers, batches int) (float64, error) {
+	switch {
+	case batch < 1 || batch > ds.Len():
+		return 0, flagErr("batch", "must be in [1, %d] (the number of images), got %d", ds.Len(), batch)
+	case workers < 1:
+		return 0, flagErr("workers", "must be >= 1, got %d", workers)
+	case batches < 1:
+		return 0, flagErr("batches", "must be >= 1, got %d", batches)
+	}
 	l, err := data.NewLoader(ds, data.LoaderConfig{Batch: batch, Workers: workers, Seed: 1, Shuffle: true,
 		DropLast: true, Views: 2, Pipeline: pipe})
 	if err != nil {
@@ -243,8 +252,13 @@ func BenchLoader(ctx context.Context, ds data.Dataset, pipe data.Pipeline, batch
 	for epoch := 0; got < batches; epoch++ {
 		it := l.Epoch(ctx, epoch, 0)
 		for got < batches {
-			if _, err := it.Next(); err != nil {
+			_, err := it.Next()
+			if err == io.EOF {
 				break
+			}
+			if err != nil {
+				it.Close()
+				return 0, fmt.Errorf("epoch %d: %w", epoch+1, err)
 			}
 			got++
 		}

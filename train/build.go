@@ -20,12 +20,18 @@ func NewOptimizer(cfg *Config, params []*nn.Param) (optim.Optimizer, error) {
 	return nil, fmt.Errorf("unknown optimizer %q", cfg.Optimizer)
 }
 
-// Schedule returns the learning-rate schedule of cfg, indexed by epoch:
-// linear warm-up from WarmupStart over WarmupEpochs, then cosine to MinLR
-// (or the constant LR).
-func (c *Config) schedule() optim.Schedule {
-	if c.Schedule == "constant" {
-		return optim.Schedule{Base: c.LR, WarmupStart: c.LR, Min: c.LR, WarmupSteps: 0, TotalSteps: c.Epochs}
+// schedule returns the learning-rate schedule of cfg: linear warm-up from
+// WarmupStart over WarmupEpochs, then cosine to MinLR (or the constant LR),
+// indexed by epoch, or by optimizer step when ScheduleUnit is "step"
+// (spe steps per epoch).
+func (c *Config) schedule(spe int) optim.Schedule {
+	unit := 1
+	if c.ScheduleUnit == "step" {
+		unit = spe
 	}
-	return optim.Schedule{Base: c.LR, WarmupStart: c.WarmupStart, Min: c.MinLR, WarmupSteps: c.WarmupEpochs, TotalSteps: c.Epochs}
+	if c.Schedule == "constant" {
+		return optim.Constant(c.LR)
+	}
+	return optim.Schedule{Base: c.LR, WarmupStart: c.WarmupStart, Min: c.MinLR, WarmupSteps: c.WarmupEpochs * unit,
+		TotalSteps: c.Epochs * unit}
 }

@@ -52,6 +52,9 @@ type Config struct {
 	WarmupStart  float64 `json:"warmup_start_lr"`
 	WarmupEpochs int     `json:"warmup_epochs"`
 	Schedule     string  `json:"schedule"`
+	// ScheduleUnit is "epoch" (the paper: the learning rate changes once
+	// per epoch) or "step" (every optimizer step, for short runs).
+	ScheduleUnit string  `json:"schedule_unit"`
 	Momentum     float64 `json:"momentum"`
 	WeightDecay  float64 `json:"weight_decay"`
 	MaxSteps     int     `json:"max_steps"`
@@ -87,7 +90,7 @@ func FromRecipe(recipeName, method string) (Config, error) {
 		Arch: r.Arch, Stem: r.Stem, Width: r.Width, Projector: r.Projector, ProjectorBN: r.ProjectorBN, ZeroInit: true,
 		Method: method, Recipe: recipeName, MethodOpts: opts,
 		Optimizer: r.Optimizer, Epochs: r.Epochs, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, WarmupStart: r.WarmupStart,
-		WarmupEpochs: r.WarmupEpochs, Schedule: "cosine", Momentum: r.Momentum, WeightDecay: r.WeightDecay,
+		WarmupEpochs: r.WarmupEpochs, Schedule: "cosine", ScheduleUnit: r.ScheduleUnit, Momentum: r.Momentum, WeightDecay: r.WeightDecay,
 		Seed: 0, Backend: "dnnl", LogEvery: 10, KNNEvery: 1, KNNTrain: 10000, KNNTest: 2000, OnNaN: "stop",
 	}, nil
 }
@@ -142,6 +145,12 @@ func (c *Config) Validate() error {
 		return flagErr("knn-every", "must be >= 0 (0 = never), got %d", c.KNNEvery)
 	case c.CkptEvery < 0:
 		return flagErr("checkpoint-every", "must be >= 0 (0 = once per epoch), got %d", c.CkptEvery)
+	case c.KNNTrain < 0:
+		return flagErr("knn-train", "must be >= 0 (0 = all images), got %d", c.KNNTrain)
+	case c.KNNTest < 0:
+		return flagErr("knn-test", "must be >= 0 (0 = all images), got %d", c.KNNTest)
+	case c.WarmupStart < 0:
+		return flagErr("warmup-start-lr", "must be >= 0, got %g", c.WarmupStart)
 	}
 	if !oneOf(c.Arch, "resnet18", "resnet34", "resnet50") {
 		return flagErr("arch", "must be resnet18, resnet34 or resnet50, got %q", c.Arch)
@@ -154,6 +163,9 @@ func (c *Config) Validate() error {
 	}
 	if !oneOf(c.Schedule, "cosine", "constant") {
 		return flagErr("schedule", "must be cosine or constant, got %q", c.Schedule)
+	}
+	if !oneOf(c.ScheduleUnit, "epoch", "step") {
+		return flagErr("schedule-unit", "must be epoch or step, got %q", c.ScheduleUnit)
 	}
 	if !oneOf(c.Augment, "paper", "light", "none") {
 		return flagErr("augment", "must be paper, light or none, got %q", c.Augment)
@@ -174,9 +186,35 @@ func (c *Config) Validate() error {
 		return flagErr("out", "a run directory is required")
 	}
 	if _, err := ssl.New(c.Method, c.MethodOpts); err != nil {
-		return &FlagError{Flag: "method", Msg: err.Error()}
+		return methodFlagErr(err)
 	}
 	return nil
+}
+
+// optionFlag returns the pretrain flag that sets the ssl option name (as
+// ssl's errors spell it: lam_R, scale_loss, ...), if there is one.
+func optionFlag(name string) (string, bool) {
+	switch name {
+	case "alpha", "eps", "lambda", "temperature":
+		return name, true
+	case "lam_R", "lam_mu", "init_scale", "scale_loss", "sim_coeff", "std_coeff", "cov_coeff", "w_size", "w_iter":
+		return strings.ReplaceAll(strings.ToLower(name), "_", "-"), true
+	}
+	return "", false
+}
+
+// methodFlagErr turns an error of ssl.New into a *FlagError naming the flag
+// of the offending option ("option lam_R = 1 out of range" -> --lam-r), or
+// --method when the option has no flag.
+func methodFlagErr(err error) error {
+	msg := err.Error()
+	if _, rest, ok := strings.Cut(msg, "option "); ok {
+		name, _, _ := strings.Cut(rest, " ")
+		if flag, ok := optionFlag(name); ok {
+			return &FlagError{Flag: flag, Msg: msg}
+		}
+	}
+	return &FlagError{Flag: "method", Msg: msg}
 }
 
 func oneOf(s string, allowed ...string) bool {

@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,6 +32,14 @@ type position struct {
 }
 
 func checkpointPath(dir string) string { return filepath.Join(dir, encoder.CheckpointFile) }
+
+// HasCheckpoint reports whether the run directory dir holds a checkpoint to
+// resume from. A run killed before its first checkpoint has none: Run with
+// resume then starts from scratch.
+func HasCheckpoint(dir string) bool {
+	st, err := os.Stat(checkpointPath(dir))
+	return err == nil && st.Mode().IsRegular()
+}
 
 // save writes the whole training state (weights, running statistics,
 // optimizer state, method state, position, configuration) atomically.
@@ -70,7 +79,8 @@ func (t *Trainer) saveAt(pos position) error {
 	f.Metadata[metaMethod] = t.cfg.Method
 	f.Metadata[metaRecipe] = t.cfg.Recipe
 	if err := checkpoint.Write(checkpointPath(t.cfg.Out), f); err != nil {
-		return fmt.Errorf("saving the checkpoint at step %d: %w", t.step, err)
+		return fmt.Errorf("saving the checkpoint at step %d (the previous checkpoint, if any, is intact; "+
+			"resume from it with --resume once the disk has room): %w", t.step, err)
 	}
 	return nil
 }
@@ -109,7 +119,8 @@ func (rs *runState) restore(t *Trainer) error {
 		return err
 	}
 	if spec != t.spec {
-		return fmt.Errorf("%s: the checkpoint's model %+v differs from the run's %+v", rs.Path, spec, t.spec)
+		return fmt.Errorf("%s: the checkpoint's model %+v differs from the run's %+v (a resumed run keeps its "+
+			"model: drop the --arch/--stem/--width/--projector flags, or start a new run with --init)", rs.Path, spec, t.spec)
 	}
 	if err := encoder.LoadWeights(rs.File, rs.Path, t.net, encoder.LoadOptions{}); err != nil {
 		return err

@@ -2,7 +2,9 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand"
 	"os"
@@ -202,8 +204,11 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"width", func(c *Config) { c.Width = 0 }},
 		{"arch", func(c *Config) { c.Arch = "vgg" }},
 		{"method", func(c *Config) { c.Method = "byol2" }},
-		{"method", func(c *Config) { c.MethodOpts.LamR = 1 }},
-		{"method", func(c *Config) { c.MethodOpts.Eps = 0 }},
+		{"lam-r", func(c *Config) { c.MethodOpts.LamR = 1 }},
+		{"lam-mu", func(c *Config) { c.MethodOpts.LamMu = -0.5 }},
+		{"eps", func(c *Config) { c.MethodOpts.Eps = 0 }},
+		{"alpha", func(c *Config) { c.MethodOpts.Alpha = -1 }},
+		{"knn-train", func(c *Config) { c.KNNTrain = -1 }},
 		{"lr", func(c *Config) { c.LR = 0 }},
 		{"projector", func(c *Config) { c.Projector = "12-x" }},
 		{"optimizer", func(c *Config) { c.Optimizer = "rmsprop" }},
@@ -228,8 +233,28 @@ func TestDivergenceStopsOrSkips(t *testing.T) {
 	cfg := tinyConfig(t, spec, filepath.Join(t.TempDir(), "nan"))
 	cfg.LR, cfg.WarmupEpochs, cfg.Schedule, cfg.MinLR = 1e30, 0, "constant", 0
 	_, err := Run(context.Background(), cfg, false, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "step ") || !strings.Contains(err.Error(), "learning rate") {
-		t.Fatalf("want a divergence error naming the step and the learning rate, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "step ") || !strings.Contains(err.Error(), "learning rate") ||
+		!strings.Contains(err.Error(), "no checkpoint was written yet") {
+		t.Fatalf("want a divergence error naming the step, the learning rate and the missing checkpoint, got %v", err)
+	}
+	// With a checkpoint every step, the one left is the last finite state.
+	every := tinyConfig(t, spec, filepath.Join(t.TempDir(), "every"))
+	every.LR, every.WarmupEpochs, every.Schedule, every.MinLR, every.CkptEvery = 1e30, 0, "constant", 0, 1
+	_, divErr := Run(context.Background(), every, false, io.Discard)
+	if divErr == nil || !strings.Contains(divErr.Error(), "last good checkpoint is "+checkpointPath(every.Out)) {
+		t.Fatalf("want a divergence error naming the last good checkpoint, got %v", divErr)
+	}
+	rs, err := readRunState(checkpointPath(every.Out))
+	if err != nil {
+		t.Fatalf("the last good checkpoint is unreadable: %v", err)
+	}
+	if rs.Pos.Step < 1 || !strings.Contains(divErr.Error(), fmt.Sprintf("step %d:", rs.Pos.Step+1)) {
+		t.Fatalf("checkpoint at step %d, but the error is %v", rs.Pos.Step, divErr)
+	}
+	for _, ct := range rs.File.Tensors {
+		if !finite(ct.F32) {
+			t.Fatalf("the last good checkpoint holds non-finite values in %s", ct.Name)
+		}
 	}
 	skip := tinyConfig(t, spec, filepath.Join(t.TempDir(), "skip"))
 	skip.LR, skip.WarmupEpochs, skip.Schedule, skip.MinLR, skip.OnNaN = 1e30, 0, "constant", 0, "skip"
@@ -241,4 +266,64 @@ func TestDivergenceStopsOrSkips(t *testing.T) {
 	if sum.SkippedSteps == 0 {
 		t.Fatal("--on-nan skip with lr 1e30 skipped no step")
 	}
+	// metrics.jsonl counts the skips: the last step record and the epoch
+	// record carry the total.
+	b, err := os.ReadFile(filepath.Join(skip.Out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastStep, epochSkips := -1.0, -1.0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("metrics.jsonl line %q: %v", line, err)
+		}
+		n, _ := rec["skipped_steps"].(float64)
+		switch rec["type"] {
+		case "step":
+			lastStep = n
+		case "epoch":
+			epochSkips = n
+		}
+	}
+	if int(lastStep) != sum.SkippedSteps || int(epochSkips) != sum.SkippedSteps {
+		t.Fatalf("metrics.jsonl counts %v skips in the last step record and %v in the epoch record, the run %d",
+			lastStep, epochSkips, sum.SkippedSteps)
+	}
+}
+
+// TestResumeWithoutCheckpoint: a run killed before its first checkpoint
+// leaves none; resuming it starts from scratch (saying so) and ends where
+// an uninterrupted run does.
+func TestResumeWithoutCheckpoint(t *testing.T) {
+	spec := tinyData(t, 40)
+	full := tinyConfig(t, spec, filepath.Join(t.TempDir(), "full"))
+	full.Epochs = 1
+	if _, err := Run(context.Background(), full, false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig(t, spec, filepath.Join(t.TempDir(), "fresh"))
+	cfg.Epochs = 1
+	// What a process killed during its first checkpoint write leaves.
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(cfg.Out, "checkpoint.safetensors.tmp-123")
+	if err := os.WriteFile(stale, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if HasCheckpoint(cfg.Out) {
+		t.Fatal("HasCheckpoint true without a checkpoint")
+	}
+	var log strings.Builder
+	if _, err := Run(context.Background(), cfg, true, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "starting from scratch") {
+		t.Fatalf("no message about starting from scratch:\n%s", log.String())
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the stale temporary file was not removed: %v", err)
+	}
+	sameState(t, stateOf(t, full.Out), stateOf(t, cfg.Out))
 }

@@ -78,9 +78,14 @@ func Run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Summary,
 		return nil, err
 	}
 	defer unlock()
+	removeStaleTemps(cfg.Out, log)
 
 	t := &Trainer{cfg: cfg, log: log}
 	var ck *runState
+	if resume && !HasCheckpoint(cfg.Out) {
+		fmt.Fprintf(log, "no checkpoint in %s yet (the run stopped before its first one): starting from scratch with the flags given\n", cfg.Out)
+		resume = false
+	}
 	if resume {
 		ck, err = readRunState(checkpointPath(cfg.Out))
 		if err != nil {
@@ -126,7 +131,7 @@ func (t *Trainer) setup(ck *runState) error {
 		return err
 	}
 	if t.method, err = ssl.New(cfg.Method, cfg.MethodOpts); err != nil {
-		return &FlagError{Flag: "method", Msg: err.Error()}
+		return methodFlagErr(err)
 	}
 	if t.opt, err = NewOptimizer(cfg, t.net.Params()); err != nil {
 		return err
@@ -193,13 +198,16 @@ func (t *Trainer) run(ctx context.Context) (*Summary, error) {
 	}
 	t.prog = newProgress(t.log, total, t.step)
 	defer t.prog.Finish()
-	sched := cfg.schedule()
+	sched := cfg.schedule(spe)
 	var imgs int
 	start := time.Now()
 	for ; t.epoch < cfg.Epochs; t.epoch++ {
 		lr := sched.At(t.epoch)
 		it := t.loader.Epoch(ctx, t.epoch, t.stepInEpoch)
 		for t.stepInEpoch < spe {
+			if cfg.ScheduleUnit == "step" {
+				lr = sched.At(t.step)
+			}
 			if cfg.MaxSteps > 0 && t.step >= cfg.MaxSteps {
 				break
 			}
@@ -336,7 +344,7 @@ func (t *Trainer) trainStep(b *data.Batch, lr float64) (ssl.Result, bool, error)
 	}
 	if name, ok := firstNonFiniteValue(t.net.Params()); !ok {
 		return res, false, fmt.Errorf("step %d: the weights of %s became non-finite after the update (learning "+
-			"rate %g); the last good checkpoint is %s", step, name, lr, checkpointPath(t.cfg.Out))
+			"rate %g); %s", step, name, lr, t.lastGood())
 	}
 	return res, false, nil
 }
@@ -348,7 +356,15 @@ func (t *Trainer) divergence(step int, res ssl.Result, err error) (ssl.Result, b
 		t.net.ZeroGrad()
 		return ssl.Result{Loss: math.NaN()}, true, nil
 	}
-	return res, false, fmt.Errorf("%w; the last good checkpoint is %s", err, checkpointPath(t.cfg.Out))
+	return res, false, fmt.Errorf("%w; %s", err, t.lastGood())
+}
+
+// lastGood names the checkpoint a diverged run can be resumed from.
+func (t *Trainer) lastGood() string {
+	if !HasCheckpoint(t.cfg.Out) {
+		return "no checkpoint was written yet"
+	}
+	return "the last good checkpoint is " + checkpointPath(t.cfg.Out)
 }
 
 func (t *Trainer) snapshotBuffers() {
@@ -428,6 +444,24 @@ func writeFileAtomic(path string, b []byte) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// removeStaleTemps deletes the temporary files that a process killed while
+// writing a checkpoint, config.json or metrics.jsonl leaves behind (the
+// caller holds the run directory's lock, so no writer is active).
+func removeStaleTemps(dir string, log io.Writer) {
+	pats := []string{".write-test-*"}
+	for _, name := range []string{encoder.CheckpointFile, "config.json", "metrics.jsonl", "report.png"} {
+		pats = append(pats, name+".tmp-*", "."+name+".tmp-*")
+	}
+	for _, pat := range pats {
+		names, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, name := range names {
+			if err := os.Remove(name); err == nil {
+				fmt.Fprintf(log, "removed %s, left by an interrupted write\n", name)
+			}
+		}
+	}
 }
 
 func ensureWritable(dir string) error {

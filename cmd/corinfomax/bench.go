@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/corinfomax/corinfomax/data"
+	"github.com/corinfomax/corinfomax/ssl"
 	"github.com/corinfomax/corinfomax/train"
 	"github.com/spf13/cobra"
 )
@@ -58,8 +59,16 @@ func newBenchCmd() *cobra.Command {
 		Example: `  corinfomax bench objective --method corinfomax --batch 512 --dim 128`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if n < 2 || d < 1 || steps < 1 {
-				return usagef("--batch must be >= 2, --dim and --steps >= 1")
+			switch {
+			case n < 2:
+				return usagef("--batch: must be >= 2, got %d", n)
+			case d < 1:
+				return usagef("--dim: must be >= 1, got %d", d)
+			case steps < 1:
+				return usagef("--steps: must be >= 1, got %d", steps)
+			}
+			if _, err := ssl.Defaults(method); err != nil {
+				return usagef("--method: %v", err)
 			}
 			sec, err := train.BenchObjective(method, n, d, steps)
 			if err != nil {

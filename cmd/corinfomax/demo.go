@@ -123,7 +123,8 @@ Re-running resumes (or reuses) the finished pretraining in --out.`,
 			if err != nil {
 				return err
 			}
-			lin := eval.LinearConfig{Epochs: linEpochs, Batch: 256, LR: 0.2, MinLR: 2e-3, Momentum: 0.9, Seed: cfg.Seed}
+			lin := eval.LinearConfig{Epochs: linEpochs, Batch: 256, LR: 0.2, MinLR: 2e-3, Momentum: 0.9, Seed: cfg.Seed,
+				Standardize: true} // the same treatment for the three feature sets: raw pixels and a random network are badly scaled
 			var scores []featureScore
 			s, err := scoreFeatures(ctx, "raw pixels", nil, tr, te, cfg.Size, pipe.Norm, lin, os.Stderr)
 			if err != nil {

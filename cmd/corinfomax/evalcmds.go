@@ -128,7 +128,7 @@ func newKNNCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if temp <= 0 {
+			if !(temp > 0) {
 				return usagef("--temperature: must be > 0, got %g", temp)
 			}
 			enc, spec, err := f.open()
@@ -187,8 +187,19 @@ Features are computed once (no augmentation), which makes a CPU probe take minut
   corinfomax linear --checkpoint runs/fm --epochs 30 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cfg.Epochs < 1 || cfg.Batch < 1 || cfg.LR <= 0 {
-				return usagef("--epochs, --batch must be >= 1 and --lr > 0")
+			switch {
+			case cfg.Epochs < 1:
+				return usagef("--epochs: must be >= 1, got %d", cfg.Epochs)
+			case cfg.Batch < 1:
+				return usagef("--batch: must be >= 1, got %d", cfg.Batch)
+			case !(cfg.LR > 0):
+				return usagef("--lr: must be > 0, got %g", cfg.LR)
+			case !(cfg.MinLR >= 0 && cfg.MinLR <= cfg.LR):
+				return usagef("--min-lr: must be in [0, lr=%g], got %g", cfg.LR, cfg.MinLR)
+			case !(cfg.Momentum >= 0 && cfg.Momentum < 1):
+				return usagef("--momentum: must be in [0, 1), got %g", cfg.Momentum)
+			case !(cfg.WeightDecay >= 0):
+				return usagef("--weight-decay: must be >= 0, got %g", cfg.WeightDecay)
 			}
 			if !noAugment {
 				return usagef("--no-augment=false: the augmented probe is not available yet; features are precomputed once")

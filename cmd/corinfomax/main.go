@@ -31,6 +31,12 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal, restore the default action: a second
+		// Ctrl-C quits at once (checkpoints are written atomically).
+		<-ctx.Done()
+		stop()
+	}()
 	root := newRoot()
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -47,7 +47,8 @@ func addPretrainFlags(fs *pflag.FlagSet, f *pretrainFlags) {
 	fs.Float64Var(&c.MinLR, "min-lr", 1e-6, "learning rate at the end of the cosine schedule")
 	fs.Float64Var(&c.WarmupStart, "warmup-start-lr", 3e-3, "learning rate at the start of the warm-up")
 	fs.IntVar(&c.WarmupEpochs, "warmup-epochs", 1, "linear warm-up epochs")
-	fs.StringVar(&c.Schedule, "schedule", "cosine", "learning-rate schedule per epoch: cosine or constant")
+	fs.StringVar(&c.Schedule, "schedule", "cosine", "learning-rate schedule: cosine (after the warm-up) or constant")
+	fs.StringVar(&c.ScheduleUnit, "schedule-unit", "epoch", "the schedule advances every epoch or every step")
 	fs.Float64Var(&c.Momentum, "momentum", 0.9, "SGD/LARS momentum")
 	fs.Float64Var(&c.WeightDecay, "weight-decay", 1e-4, "weight decay")
 	fs.IntVar(&c.MaxSteps, "max-steps", 0, "stop after N optimizer steps (0: no limit)")
@@ -84,15 +85,18 @@ func addPretrainFlags(fs *pflag.FlagSet, f *pretrainFlags) {
 func (f *pretrainFlags) resolve(fs *pflag.FlagSet) (train.Config, error) {
 	var cfg train.Config
 	var err error
-	if f.resume {
-		if f.c.Out == "" {
-			return cfg, usagef("--resume needs --out RUNDIR")
-		}
+	if f.resume && f.c.Out == "" {
+		return cfg, usagef("--resume needs --out RUNDIR")
+	}
+	// A run killed before its first checkpoint has nothing stored: --resume
+	// then starts it from scratch with the flags given (train.Run says so).
+	stored := f.resume && train.HasCheckpoint(f.c.Out)
+	if stored {
 		cfg, err = train.StoredConfig(f.c.Out)
 	} else {
 		cfg, err = train.FromRecipe(f.recipe, f.method)
 	}
-	if err != nil && f.resume {
+	if err != nil && stored {
 		return cfg, err
 	}
 	if err != nil {
@@ -114,7 +118,7 @@ func (f *pretrainFlags) resolve(fs *pflag.FlagSet) (train.Config, error) {
 		"optimizer": func() { cfg.Optimizer = set.Optimizer }, "epochs": func() { cfg.Epochs = set.Epochs },
 		"batch": func() { cfg.Batch = set.Batch }, "lr": func() { cfg.LR = set.LR }, "min-lr": func() { cfg.MinLR = set.MinLR },
 		"warmup-start-lr": func() { cfg.WarmupStart = set.WarmupStart }, "warmup-epochs": func() { cfg.WarmupEpochs = set.WarmupEpochs },
-		"schedule": func() { cfg.Schedule = set.Schedule }, "momentum": func() { cfg.Momentum = set.Momentum },
+		"schedule": func() { cfg.Schedule = set.Schedule }, "schedule-unit": func() { cfg.ScheduleUnit = set.ScheduleUnit }, "momentum": func() { cfg.Momentum = set.Momentum },
 		"weight-decay": func() { cfg.WeightDecay = set.WeightDecay }, "max-steps": func() { cfg.MaxSteps = set.MaxSteps },
 		"seed": func() { cfg.Seed = set.Seed }, "threads": func() { cfg.Threads = set.Threads },
 		"backend": func() { cfg.Backend = set.Backend }, "log-every": func() { cfg.LogEvery = set.LogEvery },

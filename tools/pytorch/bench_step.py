@@ -262,6 +262,7 @@ def main(argv=None):
         "images_per_sec_mean": statistics.fmean(rates),
         "step_seconds_median": statistics.median(times),
         "step_seconds_mean": statistics.fmean(times),
+        "step_seconds_min": min(times),
         "loss_last": losses[-1],
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
@@ -271,7 +272,8 @@ def main(argv=None):
         print(f"pytorch {result['torch']}  {args.arch} w{args.width} {args.stem} stem  {args.method}"
               f"  batch {args.batch}  {args.threads} threads")
         print(f"  images/s  median {result['images_per_sec']:.1f}  mean {result['images_per_sec_mean']:.1f}")
-        print(f"  step s    median {result['step_seconds_median']:.4f}  mean {result['step_seconds_mean']:.4f}")
+        print(f"  step s    median {result['step_seconds_median']:.4f}  mean {result['step_seconds_mean']:.4f}"
+              f"  min {result['step_seconds_min']:.4f}")
         print(f"  loss      last {result['loss_last']:.4f}")
         print(f"  peak RSS  {result['peak_rss_bytes'] / 2**20:.1f} MiB")
     return 0

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Pretrains CorInfoMax, Barlow Twins, VICReg and SimCLR at identical settings
+# on Fashion-MNIST (the fashionmnist CPU recipe, EPOCHS epochs), evaluates
+# each (kNN, linear probe) and compares them: the runs behind docs/results.md.
+# Safe to interrupt and re-run: each run resumes from its checkpoint.
+#   scripts/results.sh [EPOCHS] [RUNS_DIR]
+set -euo pipefail
+epochs=${1:-10}
+runs=${2:-runs/results}
+bin=${BIN:-bin/corinfomax}
+mkdir -p "$runs"
+for m in corinfomax barlowtwins vicreg simclr; do
+  out="$runs/$m"
+  if [ -f "$out/checkpoint.safetensors" ]; then
+    "$bin" pretrain --out "$out" --resume --epochs "$epochs"
+  else
+    "$bin" pretrain --method "$m" --recipe fashionmnist --epochs "$epochs" --out "$out"
+  fi
+done
+for m in corinfomax barlowtwins vicreg simclr; do
+  out="$runs/$m"
+  [ -f "$out/eval.json" ] && grep -q linear_top1 "$out/eval.json" && continue
+  "$bin" knn --checkpoint "$out" --json
+  "$bin" linear --checkpoint "$out" --epochs 30 --json
+done
+"$bin" compare "$runs"/corinfomax "$runs"/barlowtwins "$runs"/vicreg "$runs"/simclr --out "$runs/spectra.png" | tee "$runs/compare.md"
