@@ -13,8 +13,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/corinfomax/corinfomax/ops/dnnl"
 	"github.com/corinfomax/corinfomax/train"
 	"github.com/spf13/cobra"
+	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -37,6 +39,9 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	// Float32 matrix products of the evaluators (kNN similarities) run on
+	// oneDNN's sgemm instead of gonum's pure-Go kernel.
+	blas32.Use(dnnl.BLAS32{})
 	root := newRoot()
 	err := root.ExecuteContext(ctx)
 	if err == nil {
