@@ -182,7 +182,9 @@ func newLinearCmd() *cobra.Command {
 		Long: `Train one linear layer with cross-entropy on the frozen backbone's features (inference-mode
 batch norm, features before the projector) and report top-1 and top-5 on the test split
 (DESIGN.md section 3: SGD lr 0.2, batch 256, cosine to 2e-3, no weight decay).
-Features are computed once (no augmentation), which makes a CPU probe take minutes.`,
+By default the features are computed once without augmentation, which makes a CPU probe
+take minutes; --no-augment=false runs the protocol's train-time RandomResizedCrop + flip,
+one backbone pass over the training set per epoch.`,
 		Example: `  corinfomax linear --checkpoint runs/fm
   corinfomax linear --checkpoint runs/fm --epochs 30 --json`,
 		Args: cobra.NoArgs,
@@ -201,22 +203,19 @@ Features are computed once (no augmentation), which makes a CPU probe take minut
 			case !(cfg.WeightDecay >= 0):
 				return usagef("--weight-decay: must be >= 0, got %g", cfg.WeightDecay)
 			}
-			if !noAugment {
-				return usagef("--no-augment=false: the augmented probe is not available yet; features are precomputed once")
-			}
 			enc, spec, err := f.open()
 			if err != nil {
 				return err
 			}
 			defer enc.Close()
-			res, err := runLinear(cmd.Context(), enc, spec, f.limit, f.testLimit, cfg, os.Stderr)
+			res, err := runLinear(cmd.Context(), enc, spec, f.limit, f.testLimit, !noAugment, cfg, os.Stderr)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "linear probe top-1 %.2f%% top-5 %.2f%%\n", res.Top1, res.Top5)
 			if f.json {
 				return printJSON(map[string]any{"checkpoint": enc.Path, "data": spec, "linear_top1": res.Top1,
-					"linear_top5": res.Top5, "epochs": cfg.Epochs})
+					"linear_top5": res.Top5, "epochs": cfg.Epochs, "augment": !noAugment})
 			}
 			return nil
 		},
@@ -234,7 +233,10 @@ Features are computed once (no augmentation), which makes a CPU probe take minut
 	return cmd
 }
 
-func runLinear(ctx context.Context, enc *encoder.Encoder, spec string, limit, testLimit int, cfg eval.LinearConfig, log io.Writer) (eval.LinearResult, error) {
+// runLinear trains the linear probe on the training split's backbone
+// features (recomputed on augmented images every epoch when augment is
+// set) and evaluates it on the test split.
+func runLinear(ctx context.Context, enc *encoder.Encoder, spec string, limit, testLimit int, augment bool, cfg eval.LinearConfig, log io.Writer) (eval.LinearResult, error) {
 	trF, trL, dim, ds, err := splitFeatures(ctx, enc, spec, data.Train, limit, encoder.Backbone, log)
 	if err != nil {
 		return eval.LinearResult{}, err
@@ -247,12 +249,16 @@ func runLinear(ctx context.Context, enc *encoder.Encoder, spec string, limit, te
 		return eval.LinearResult{}, err
 	}
 	cfg.NumClasses = ds.NumClasses()
-	return linearOnFeatures(ctx, trF, trL, teF, teL, dim, cfg, log)
-}
-
-func linearOnFeatures(ctx context.Context, trF []float32, trL []int, teF []float32, teL []int, dim int, cfg eval.LinearConfig, log io.Writer) (eval.LinearResult, error) {
+	source := func(context.Context, int) ([]float32, []int, error) { return trF, trL, nil }
+	if augment {
+		size, norm := evalGeometry(enc, spec, ds)
+		source = func(ctx context.Context, epoch int) ([]float32, []int, error) {
+			f, l, _, err := encoder.AugmentedFeatures(ctx, enc.Net, ds, size, norm, epoch, cfg.Seed, 256)
+			return f, l, err
+		}
+	}
 	every := max(1, cfg.Epochs/10)
-	return eval.LinearProbe(ctx, trF, trL, teF, teL, dim, cfg, func(epoch int, loss float64) {
+	return eval.LinearProbeEpochs(ctx, source, teF, teL, dim, cfg, func(epoch int, loss float64) {
 		if epoch%every == 0 || epoch == cfg.Epochs {
 			fmt.Fprintf(log, "linear probe epoch %d/%d loss %.4f\n", epoch, cfg.Epochs, loss)
 		}
