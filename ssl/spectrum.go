@@ -2,9 +2,8 @@ package ssl
 
 import (
 	"fmt"
-	"math"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/corinfomax/corinfomax/eval"
 )
 
 // Spectrum summarises the eigenvalues of an embedding covariance matrix.
@@ -20,7 +19,7 @@ type Spectrum struct {
 }
 
 // SpectrumOf returns the spectrum of the symmetric d x d matrix cov
-// (row-major; only the upper triangle is read) by symmetric
+// (row-major; only the upper triangle is read) by eval.Spectrum's symmetric
 // eigen-decomposition. Tiny negative eigenvalues from round-off count as 0
 // in the effective rank.
 func SpectrumOf(cov []float64, d int) (Spectrum, error) {
@@ -32,33 +31,18 @@ func SpectrumOf(cov []float64, d int) (Spectrum, error) {
 			return Spectrum{}, fmt.Errorf("ssl: SpectrumOf: cov[%d] = %v", i, v)
 		}
 	}
-	var eig mat.EigenSym
-	if !eig.Factorize(mat.NewSymDense(d, append([]float64(nil), cov...)), false) {
-		return Spectrum{}, fmt.Errorf("ssl: SpectrumOf: eigen-decomposition of the %d x %d matrix did not converge", d, d)
+	vals, err := eval.Spectrum(cov, d)
+	if err != nil {
+		return Spectrum{}, fmt.Errorf("ssl: SpectrumOf: %w", err)
 	}
-	s := Spectrum{Eigenvalues: sortedDesc(eig.Values(nil))}
-	sum := 0.0
-	for _, v := range s.Eigenvalues {
+	s := Spectrum{Eigenvalues: vals, EffectiveRank: eval.EffectiveRank(vals)}
+	for _, v := range vals {
 		if v < 1e-8 {
 			s.Below1e8++
 		}
 		if v > 1e-1 {
 			s.Above1e1++
 		}
-		if v > 0 {
-			sum += v
-		}
 	}
-	if sum == 0 {
-		return s, nil // no positive eigenvalue: effective rank 0
-	}
-	h := 0.0
-	for _, v := range s.Eigenvalues {
-		if v > 0 {
-			p := v / sum
-			h -= p * math.Log(p)
-		}
-	}
-	s.EffectiveRank = math.Exp(h)
 	return s, nil
 }
