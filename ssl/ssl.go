@@ -25,7 +25,6 @@ package ssl
 import (
 	"fmt"
 	"math"
-	"sort"
 )
 
 // Component is one named part of a loss, already multiplied by its
@@ -345,12 +344,6 @@ func colMean(x []float64, n, d int) []float64 {
 		m[j] /= float64(n)
 	}
 	return m
-}
-
-// sortedDesc sorts v in place in descending order and returns it.
-func sortedDesc(v []float64) []float64 {
-	sort.Sort(sort.Reverse(sort.Float64Slice(v)))
-	return v
 }
 
 // errSmallBatch reports a batch too small for a method.
