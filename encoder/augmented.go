@@ -87,3 +87,39 @@ func loaderFeatures(ctx context.Context, net *nn.Network, loader *data.Loader, e
 	}
 	return feats, labels, dim, nil
 }
+
+// RecalibrateBN re-estimates the batch-norm running statistics of net's
+// backbone from the first batches*batch images of ds (normalised only, no
+// augmentation): training-mode forward passes without backward, so the
+// running means and variances follow the data with momentum 0.1. The demo
+// uses it to give the random-initialisation baseline statistics that match
+// its inputs. net is left in inference mode.
+func RecalibrateBN(ctx context.Context, net *nn.Network, ds data.Dataset, size int, norm data.Norm, batches, batch int) error {
+	batch = min(batch, ds.Len())
+	n := min(ds.Len(), batches*batch)
+	loader, err := data.NewLoader(subset{ds, n}, data.LoaderConfig{Batch: batch, Workers: 2, Views: 1, Eval: true,
+		DropLast: true, Pipeline: data.IdentityPipeline(size, norm)})
+	if err != nil {
+		return fmt.Errorf("recalibrating batch norm: %w", err)
+	}
+	net.SetTraining(true)
+	defer net.SetTraining(false)
+	it := loader.Epoch(ctx, 0, 0)
+	defer it.Close()
+	for {
+		b, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("recalibrating batch norm on %s: %w", ds.Name(), err)
+		}
+		x, err := tensor.FromData(b.X[0], b.N, b.H, b.W, b.C)
+		if err != nil {
+			return err
+		}
+		if _, err := net.Backbone.Forward(0, x); err != nil {
+			return fmt.Errorf("recalibrating batch norm: %w", err)
+		}
+	}
+}

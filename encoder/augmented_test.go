@@ -149,3 +149,62 @@ func maxRelDiff(a, b []float32) float64 {
 	}
 	return d / (1 + m)
 }
+
+// TestRecalibrateBN checks that the first batch norm's running mean moves
+// from its initial 0 towards the batch mean of its input, and that the
+// network is left in inference mode (two identical batches of different
+// sizes give identical features).
+func TestRecalibrateBN(t *testing.T) {
+	dir := t.TempDir()
+	const n, side = 16, 12
+	img := make([]uint8, n*side*side)
+	for i := range img {
+		img[i] = uint8(100 + i%50)
+	}
+	ip := filepath.Join(dir, "x.npy")
+	if err := npy.WriteUint8(ip, []int{n, side, side}, img); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.Open("npy:"+ip, data.Train, data.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := encoder.NewBackend("dnnl", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	net, err := encoder.NewNetwork(be, encoder.ModelSpec{Arch: "resnet18", Stem: "cifar", Width: 2, InChannels: 1,
+		Projector: "16-8", ZeroInit: true}, rand.New(rand.NewSource(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := data.Norm{Mean: []float32{0.5}, Std: []float32{0.25}}
+	rm := net.Backbone.BN1.RunningMean.Value.Data
+	before := append([]float32(nil), rm...)
+	if err := encoder.RecalibrateBN(context.Background(), net, ds, side, norm, 4, 4); err != nil {
+		t.Fatal(err)
+	}
+	moved := false
+	for i := range rm {
+		if rm[i] != before[i] {
+			moved = true
+		}
+	}
+	if !moved {
+		t.Fatal("RecalibrateBN left bn1.running_mean unchanged")
+	}
+	a, _, _, err := encoder.Features(context.Background(), net, ds, side, norm, encoder.Backbone, 4, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, _, err := encoder.Features(context.Background(), net, ds, side, norm, encoder.Backbone, 4, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("features depend on the batch size after RecalibrateBN: %v vs %v", a[i], b[i])
+		}
+	}
+}

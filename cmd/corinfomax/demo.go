@@ -136,6 +136,11 @@ Re-running resumes (or reuses) the finished pretraining in --out.`,
 			if err != nil {
 				return err
 			}
+			// Its batch-norm statistics are re-estimated on 20 training
+			// batches so that inference mode normalises its real inputs.
+			if err := encoder.RecalibrateBN(ctx, random, tr, cfg.Size, pipe.Norm, 20, 256); err != nil {
+				return err
+			}
 			if s, err = scoreFeatures(ctx, "random-init "+cfg.Arch, random, tr, te, cfg.Size, pipe.Norm, lin, os.Stderr); err != nil {
 				return err
 			}
