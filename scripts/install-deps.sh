@@ -16,6 +16,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
-  echo "Go is missing: install Go >= 1.22 from https://go.dev/dl/ (Debian's golang package is too old)" >&2
+  echo "Go is missing: install Go 1.26 from https://go.dev/dl/ (Debian 12 golang is too old; Go >= 1.21 fetches 1.26 by itself)" >&2
   exit 1
 fi
