@@ -6,39 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/corinfomax/corinfomax/checkpoint"
-	"github.com/corinfomax/corinfomax/npy"
+	"github.com/corinfomax/corinfomax/internal/testutil"
 )
 
-// tinyData writes n random 12x12 greyscale images with 3 classes as .npy
-// files and returns the dataset spec.
-func tinyData(t *testing.T, n int) string {
-	t.Helper()
-	dir := t.TempDir()
-	rng := rand.New(rand.NewSource(7))
-	img := make([]uint8, n*12*12)
-	for i := range img {
-		img[i] = uint8(rng.Intn(256))
-	}
-	lab := make([]int64, n)
-	for i := range lab {
-		lab[i] = int64(i % 3)
-	}
-	ip, lp := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
-	if err := npy.WriteUint8(ip, []int{n, 12, 12}, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := npy.WriteInt64(lp, []int{n}, lab); err != nil {
-		t.Fatal(err)
-	}
-	return "npy:" + ip + "," + lp
-}
+// tinyData is testutil.TinyNPY: n random 12x12 greyscale images, 3 classes.
+func tinyData(t *testing.T, n int) string { return testutil.TinyNPY(t, n) }
 
 func tinyConfig(t *testing.T, spec, out string) Config {
 	t.Helper()
