@@ -1,14 +1,14 @@
 package data
 
 import (
-	"bufio"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
+
+	"github.com/corinfomax/corinfomax/internal/atomicfile"
 )
 
 // Preview writes a PNG grid of n rows, each (original, view 1, view 2) of
@@ -88,25 +88,8 @@ func to8(v float32) uint8 { return uint8(clamp01(v)*255 + 0.5) }
 
 // writePNG encodes img to path atomically.
 func writePNG(path string, img image.Image) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".preview-*.png")
-	if err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
 		return fmt.Errorf("data: preview: %w", err)
-	}
-	tmp := f.Name()
-	bw := bufio.NewWriter(f)
-	err = png.Encode(bw, img)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("data: preview: writing %s: %w", path, err)
 	}
 	return nil
 }

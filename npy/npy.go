@@ -21,9 +21,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/corinfomax/corinfomax/internal/atomicfile"
 )
 
 // magic is the 6-byte prefix of every .npy file.
@@ -506,26 +507,8 @@ func Write(w io.Writer, descr string, shape []int, data []byte) error {
 // WriteFile writes a .npy file atomically (temporary file in the same
 // directory, then rename).
 func WriteFile(path, descr string, shape []int, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".npy-*.tmp")
-	if err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return Write(w, descr, shape, data) }); err != nil {
 		return fmt.Errorf("npy: %w", err)
-	}
-	tmp := f.Name()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = Write(bw, descr, shape, data)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("npy: writing %s: %w", path, err)
 	}
 	return nil
 }

@@ -12,9 +12,8 @@ package report
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -22,6 +21,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/corinfomax/corinfomax/internal/atomicfile"
 )
 
 // Series is one named curve. When X is nil the points are plotted against
@@ -133,34 +134,11 @@ func savePNG(path string, w, h vg.Length, render func(dc draw.Canvas)) (err erro
 		return fmt.Errorf("report %s: %w", path, err)
 	}
 
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(tmp); err != nil {
-		return fmt.Errorf("report %s: encoding PNG: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
+	if err := atomicfile.Write(path, func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(w)
+		return err
+	}); err != nil {
+		return fmt.Errorf("report: %w", err)
 	}
 	return nil
 }

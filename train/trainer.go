@@ -14,6 +14,7 @@ import (
 
 	"github.com/corinfomax/corinfomax/data"
 	"github.com/corinfomax/corinfomax/encoder"
+	"github.com/corinfomax/corinfomax/internal/atomicfile"
 	"github.com/corinfomax/corinfomax/nn"
 	"github.com/corinfomax/corinfomax/ops"
 	"github.com/corinfomax/corinfomax/optim"
@@ -420,31 +421,7 @@ func writeJSONAtomic(path string, v any) error {
 
 // writeFileAtomic writes b to a temporary file next to path, syncs it and
 // renames it into place, so a crash never leaves a partial file at path.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
+func writeFileAtomic(path string, b []byte) error { return atomicfile.WriteBytes(path, b) }
 
 // removeStaleTemps deletes the temporary files that a process killed while
 // writing a checkpoint, config.json or metrics.jsonl leaves behind (the

@@ -11,13 +11,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/corinfomax/corinfomax/data"
 	"github.com/corinfomax/corinfomax/encoder"
 	"github.com/corinfomax/corinfomax/eval"
+	"github.com/corinfomax/corinfomax/internal/atomicfile"
 	"github.com/corinfomax/corinfomax/nn"
 	"github.com/corinfomax/corinfomax/report"
 	"github.com/corinfomax/corinfomax/train"
-	"github.com/spf13/cobra"
 )
 
 // featureScore is the kNN and linear-probe accuracy of one set of features.
@@ -192,16 +194,7 @@ func demoTable(scores []featureScore) string {
 	return report.MarkdownTable([]string{"features", "dim", "kNN k=20", "kNN k=200", "linear top-1", "linear top-5"}, rows)
 }
 
-func writeText(path, s string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
+func writeText(path, s string) error { return atomicfile.WriteBytes(path, []byte(s)) }
 
 func writeJSONFile(path string, v any) error {
 	var b strings.Builder
