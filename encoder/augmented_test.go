@@ -36,7 +36,7 @@ func TestAugmentedFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := encoder.NewBackend("dnnl", 1)
+	be, err := encoder.NewBackend("dnnl", 1, "fp32")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestRecalibrateBN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := encoder.NewBackend("dnnl", 1)
+	be, err := encoder.NewBackend("dnnl", 1, "fp32")
 	if err != nil {
 		t.Fatal(err)
 	}

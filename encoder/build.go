@@ -11,16 +11,25 @@ import (
 )
 
 // NewBackend returns the named operator backend ("dnnl" or "ref") using
-// threads threads (0: all cores).
-func NewBackend(name string, threads int) (ops.Backend, error) {
+// threads threads (0: all cores) at the given precision: "fp32" (or "")
+// everywhere, or "bf16" for bfloat16 convolutions on the dnnl backend (see
+// dnnl.Options.BF16).
+func NewBackend(name string, threads int, precision string) (ops.Backend, error) {
+	if precision != "" && precision != "fp32" && precision != "bf16" {
+		return nil, fmt.Errorf("unknown precision %q (want fp32 or bf16)", precision)
+	}
+	bf16 := precision == "bf16"
 	switch name {
 	case "dnnl", "":
-		b, err := dnnl.New(threads)
+		b, err := dnnl.NewWithOptions(dnnl.Options{Threads: threads, BF16: bf16})
 		if err != nil {
 			return nil, fmt.Errorf("starting the oneDNN backend: %w", err)
 		}
 		return b, nil
 	case "ref":
+		if bf16 {
+			return nil, fmt.Errorf("precision bf16 needs the dnnl backend (the ref backend is float32/float64 only)")
+		}
 		return ref.New(), nil
 	}
 	return nil, fmt.Errorf("unknown backend %q (want dnnl or ref)", name)

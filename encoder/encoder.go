@@ -88,7 +88,7 @@ func Load(path string, opt Options) (*Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	be, err := NewBackend(opt.Backend, opt.Threads)
+	be, err := NewBackend(opt.Backend, opt.Threads, "fp32")
 	if err != nil {
 		return nil, err
 	}

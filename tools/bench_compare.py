@@ -31,6 +31,8 @@ def main():
     p.add_argument("--channels", type=int, default=3)
     p.add_argument("--config", action="append", required=True)
     p.add_argument("--raw", default="bench_raw.jsonl")
+    p.add_argument("--precision", default="fp32",
+                   help="comma-separated precisions of our runs (fp32,bf16); PyTorch always runs fp32")
     a = p.parse_args()
     rows = []
     with open(a.raw, "a") as raw:
@@ -39,26 +41,31 @@ def main():
             common = ["--arch", "resnet18", "--stem", "cifar", "--width", width, "--batch", batch,
                       "--size", str(a.size), "--channels", str(a.channels), "--method", method,
                       "--projector", proj, "--steps", str(a.steps), "--threads", str(a.threads), "--json"]
-            ours, theirs = [], []
+            precs = a.precision.split(",")
+            ours, theirs = {p: [] for p in precs}, []
             for r in range(a.repeats):
-                o = run([a.bin, "bench", "step"] + common)
+                line = []
+                for prec in precs:
+                    o = run([a.bin, "bench", "step", "--precision", prec] + common)
+                    o["config"] = c
+                    raw.write(json.dumps(o) + "\n")
+                    ours[prec].append(o)
+                    line.append(f"ours {prec} {o['images_per_sec']:.1f}")
                 t = run(["/usr/bin/python3", "tools/pytorch/bench_step.py"] + common)
-                for d in (o, t):
-                    d["config"] = c
-                    raw.write(json.dumps(d) + "\n")
-                ours.append(o)
+                t["config"] = c
+                raw.write(json.dumps(t) + "\n")
                 theirs.append(t)
-                print(f"{c} run {r+1}: ours {o['images_per_sec']:.1f} img/s, pytorch {t['images_per_sec']:.1f} img/s",
-                      file=sys.stderr)
-            oi = statistics.median(d["images_per_sec"] for d in ours)
+                print(f"{c} run {r+1}: {', '.join(line)}, pytorch {t['images_per_sec']:.1f} img/s", file=sys.stderr)
             ti = statistics.median(d["images_per_sec"] for d in theirs)
-            om = statistics.median(d["peak_rss_bytes"] for d in ours) / 2**20
             tm = statistics.median(d["peak_rss_bytes"] for d in theirs) / 2**20
-            rows.append((method, width, batch, proj, oi, ti, oi / ti, om, tm))
-    print("| method | width | batch | projector | corinfomax img/s | PyTorch img/s | ratio | corinfomax peak RSS MiB | PyTorch peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+            for prec in precs:
+                oi = statistics.median(d["images_per_sec"] for d in ours[prec])
+                om = statistics.median(d["peak_rss_bytes"] for d in ours[prec]) / 2**20
+                rows.append((method, width, batch, proj, prec, oi, ti, oi / ti, om, tm))
+    print("| method | width | batch | projector | our precision | corinfomax img/s | PyTorch fp32 img/s | ratio | corinfomax peak RSS MiB | PyTorch peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.2f}x | {r[7]:.0f} | {r[8]:.0f} |")
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]:.1f} | {r[6]:.1f} | {r[7]:.2f}x | {r[8]:.0f} | {r[9]:.0f} |")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ type BenchConfig struct {
 	Warmup    int    `json:"warmup"`
 	Threads   int    `json:"threads"`
 	Backend   string `json:"backend"`
+	// Precision is "fp32" or "bf16" (bfloat16 convolutions, dnnl only).
+	Precision string `json:"precision"`
 }
 
 // BenchResult is what `corinfomax bench step` prints.
@@ -70,7 +72,7 @@ func (c *BenchConfig) Validate() error {
 	if c.Method != "supervised" && !oneOf(c.Method, ssl.Names()...) {
 		return flagErr("method", "must be supervised or one of %v, got %q", ssl.Names(), c.Method)
 	}
-	return nil
+	return validatePrecision(c.Precision, c.Backend)
 }
 
 // BenchStep times full training steps (forward, backward, SGD update) on
@@ -80,7 +82,7 @@ func BenchStep(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	be, err := encoder.NewBackend(c.Backend, c.Threads)
+	be, err := encoder.NewBackend(c.Backend, c.Threads, c.Precision)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/corinfomax/corinfomax/nn"
+	"github.com/corinfomax/corinfomax/ops/dnnl"
 	"github.com/corinfomax/corinfomax/recipe"
 	"github.com/corinfomax/corinfomax/ssl"
 )
@@ -60,9 +61,13 @@ type Config struct {
 	MaxSteps     int     `json:"max_steps"`
 
 	// Run control.
-	Seed      int64  `json:"seed"`
-	Threads   int    `json:"threads"`
-	Backend   string `json:"backend"`
+	Seed    int64  `json:"seed"`
+	Threads int    `json:"threads"`
+	Backend string `json:"backend"`
+	// Precision is "fp32" or "bf16": bfloat16 convolutions with float32
+	// weights, batch norm and projector, float64 objective (dnnl only, on
+	// CPUs with AVX512-BF16). Empty means fp32 (runs from before the flag).
+	Precision string `json:"precision,omitempty"`
 	LogEvery  int    `json:"log_every"`
 	KNNEvery  int    `json:"knn_every"`
 	KNNTrain  int    `json:"knn_train"`
@@ -91,7 +96,7 @@ func FromRecipe(recipeName, method string) (Config, error) {
 		Method: method, Recipe: recipeName, MethodOpts: opts,
 		Optimizer: r.Optimizer, Epochs: r.Epochs, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, WarmupStart: r.WarmupStart,
 		WarmupEpochs: r.WarmupEpochs, Schedule: "cosine", ScheduleUnit: r.ScheduleUnit, Momentum: r.Momentum, WeightDecay: r.WeightDecay,
-		Seed: 0, Backend: "dnnl", LogEvery: 10, KNNEvery: 1, KNNTrain: 10000, KNNTest: 2000, OnNaN: "stop",
+		Seed: 0, Backend: "dnnl", Precision: "fp32", LogEvery: 10, KNNEvery: 1, KNNTrain: 10000, KNNTest: 2000, OnNaN: "stop",
 	}, nil
 }
 
@@ -179,6 +184,9 @@ func (c *Config) Validate() error {
 	if !oneOf(c.Method, ssl.Names()...) {
 		return flagErr("method", "must be one of %s, got %q", strings.Join(ssl.Names(), ", "), c.Method)
 	}
+	if err := validatePrecision(c.Precision, c.Backend); err != nil {
+		return err
+	}
 	if _, err := nn.ParseSpec(c.Projector); err != nil {
 		return flagErr("projector", "%v", err)
 	}
@@ -215,6 +223,25 @@ func methodFlagErr(err error) error {
 		}
 	}
 	return &FlagError{Flag: "method", Msg: msg}
+}
+
+// validatePrecision checks --precision against the backend and the CPU:
+// bf16 needs the dnnl backend and AVX512-BF16 (elsewhere oneDNN would
+// emulate bfloat16, slower than float32, so the flag refuses).
+func validatePrecision(precision, backend string) error {
+	switch precision {
+	case "", "fp32":
+		return nil
+	case "bf16":
+		if backend != "dnnl" && backend != "" {
+			return flagErr("precision", "bf16 needs --backend dnnl, got --backend %s", backend)
+		}
+		if !dnnl.BF16Supported() {
+			return flagErr("precision", "bf16 needs a CPU with AVX512-BF16 instructions, which this one lacks; use fp32")
+		}
+		return nil
+	}
+	return flagErr("precision", "must be fp32 or bf16, got %q", precision)
 }
 
 func oneOf(s string, allowed ...string) bool {

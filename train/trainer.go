@@ -124,7 +124,7 @@ func (t *Trainer) setup(ck *runState) error {
 	if err != nil {
 		return fmt.Errorf("building the data loader: %w", err)
 	}
-	if t.be, err = encoder.NewBackend(cfg.Backend, cfg.Threads); err != nil {
+	if t.be, err = encoder.NewBackend(cfg.Backend, cfg.Threads, cfg.Precision); err != nil {
 		return err
 	}
 	rng := rand.New(rand.NewSource(cfg.Seed))

@@ -49,6 +49,7 @@ func newBenchCmd() *cobra.Command {
 	fs.IntVar(&c.Warmup, "warmup", 3, "untimed warm-up steps")
 	fs.IntVar(&c.Threads, "threads", 0, "compute threads (0: all cores)")
 	fs.StringVar(&c.Backend, "backend", "dnnl", "dnnl or ref")
+	fs.StringVar(&c.Precision, "precision", "fp32", "fp32, or bf16 (bfloat16 convolutions; needs AVX512-BF16)")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object")
 
 	var method string

@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"unsafe"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/corinfomax/corinfomax/ops"
 )
 
@@ -24,6 +26,7 @@ import (
 type Backend struct {
 	ctx     *C.gd_ctx
 	threads int
+	bf16    bool
 
 	convs   map[ops.ConvSpec]*conv
 	bns     map[ops.BNSpec]*batchNorm
@@ -39,20 +42,56 @@ var _ ops.Backend = (*Backend)(nil)
 // errClosed is returned by every call on a closed Backend or its operators.
 var errClosed = errors.New("dnnl: backend is closed")
 
-// New creates a Backend whose kernels run on threads OpenMP threads
+// Options configure a Backend.
+type Options struct {
+	// Threads is the number of OpenMP threads of the kernels
+	// (runtime.GOMAXPROCS(0) when <= 0).
+	Threads int
+	// BF16 makes convolutions compute in bfloat16: their float32 inputs
+	// (activations, weights, output gradients) are rounded to bfloat16 on
+	// entry, products accumulate in float32, and every output, input
+	// gradient and weight gradient stays float32, so the weights the
+	// optimizer updates, batch norm and everything after the backbone stay
+	// float32. It needs a CPU with AVX512-BF16 (see BF16Supported); New
+	// refuses it elsewhere.
+	BF16 bool
+}
+
+// BF16Supported reports whether this CPU has the AVX512-BF16 instructions
+// oneDNN's fast bfloat16 kernels need (elsewhere oneDNN would emulate them,
+// slower than float32).
+func BF16Supported() bool {
+	return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16
+}
+
+// New creates a float32 Backend whose kernels run on threads OpenMP threads
 // (runtime.GOMAXPROCS(0) when threads <= 0).
 func New(threads int) (*Backend, error) {
+	return NewWithOptions(Options{Threads: threads})
+}
+
+// NewWithOptions creates a Backend configured by o.
+func NewWithOptions(o Options) (*Backend, error) {
+	threads := o.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
+	if o.BF16 && !BF16Supported() {
+		return nil, errors.New("dnnl: bfloat16 precision needs a CPU with AVX512-BF16 instructions, which this one lacks (use float32)")
+	}
+	bf := 0
+	if o.BF16 {
+		bf = 1
+	}
 	var where *C.char
 	var ctx *C.gd_ctx
-	if st := C.gd_ctx_create(&ctx, C.int(threads), &where); st != C.dnnl_success {
+	if st := C.gd_ctx_create(&ctx, C.int(threads), C.int(bf), &where); st != C.dnnl_success {
 		return nil, statusError("create backend", st, where)
 	}
 	return &Backend{
 		ctx:     ctx,
 		threads: threads,
+		bf16:    o.BF16,
 		convs:   map[ops.ConvSpec]*conv{},
 		bns:     map[ops.BNSpec]*batchNorm{},
 		pools:   map[ops.PoolSpec]*maxPool{},
@@ -65,6 +104,15 @@ func New(threads int) (*Backend, error) {
 
 // Name returns "dnnl".
 func (b *Backend) Name() string { return "dnnl" }
+
+// Precision returns "bf16" when convolutions compute in bfloat16, else
+// "fp32".
+func (b *Backend) Precision() string {
+	if b.bf16 {
+		return "bf16"
+	}
+	return "fp32"
+}
 
 // Threads returns the number of OpenMP threads the kernels use.
 func (b *Backend) Threads() int { return b.threads }

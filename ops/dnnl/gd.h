@@ -18,6 +18,12 @@ typedef struct {
 	dnnl_stream_t stream;
 	dnnl_primitive_attr_t attr;
 	int threads;
+	// bf16 makes convolutions compute in bfloat16 (see gd_conv.c): their
+	// float32 inputs are converted into the two shared scratch buffers
+	// below on entry, outputs and gradients stay float32.
+	int bf16;
+	void *bf_buf[2];
+	size_t bf_cap[2];
 	const char *where; // the step that failed last
 } gd_ctx;
 
@@ -28,7 +34,7 @@ typedef struct {
 	dnnl_memory_t scratch;
 } gd_prim;
 
-dnnl_status_t gd_ctx_create(gd_ctx **out, int threads, const char **where);
+dnnl_status_t gd_ctx_create(gd_ctx **out, int threads, int bf16, const char **where);
 const char *gd_ctx_where(gd_ctx *c);
 void gd_ctx_destroy(gd_ctx *c);
 
@@ -107,6 +113,9 @@ void gd_add_destroy(gd_add *a);
 
 void gd_set_threads(gd_ctx *c);
 dnnl_status_t gd_md(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag);
+dnnl_status_t gd_md_dt(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_data_type_t dt,
+	dnnl_format_tag_t tag);
+void *gd_ctx_bf_buf(gd_ctx *c, int i, size_t bytes);
 dnnl_status_t gd_mem(dnnl_memory_t *m, gd_ctx *c, const dnnl_memory_desc_t *md, int allocate);
 dnnl_status_t gd_prim_create(gd_prim *p, gd_ctx *c, const_dnnl_primitive_desc_t pd);
 void gd_prim_destroy(gd_prim *p);

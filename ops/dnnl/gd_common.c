@@ -4,12 +4,13 @@
 #include <omp.h>
 #include "gd.h"
 
-dnnl_status_t gd_ctx_create(gd_ctx **out, int threads, const char **where) {
+dnnl_status_t gd_ctx_create(gd_ctx **out, int threads, int bf16, const char **where) {
 	*out = NULL;
 	*where = "allocate context";
 	gd_ctx *c = calloc(1, sizeof(gd_ctx));
 	if (!c) return dnnl_out_of_memory;
 	c->threads = threads;
+	c->bf16 = bf16;
 	gd_set_threads(c);
 	dnnl_status_t st;
 	GD_TRY(dnnl_engine_create(&c->eng, dnnl_cpu, 0), "create CPU engine");
@@ -33,7 +34,23 @@ void gd_ctx_destroy(gd_ctx *c) {
 	if (c->attr) dnnl_primitive_attr_destroy(c->attr);
 	if (c->stream) dnnl_stream_destroy(c->stream);
 	if (c->eng) dnnl_engine_destroy(c->eng);
+	free(c->bf_buf[0]);
+	free(c->bf_buf[1]);
 	free(c);
+}
+
+// gd_ctx_bf_buf returns shared scratch buffer i (0 or 1) with room for at
+// least bytes, growing it when needed (64-byte aligned), or NULL when out of
+// memory. Operators of one context never run concurrently, so operators
+// share these buffers for their bfloat16 copies of inputs.
+void *gd_ctx_bf_buf(gd_ctx *c, int i, size_t bytes) {
+	if (c->bf_cap[i] >= bytes) return c->bf_buf[i];
+	free(c->bf_buf[i]);
+	c->bf_cap[i] = 0;
+	size_t sz = (bytes + 63) / 64 * 64;
+	c->bf_buf[i] = aligned_alloc(64, sz);
+	if (c->bf_buf[i]) c->bf_cap[i] = sz;
+	return c->bf_buf[i];
 }
 
 // gd_set_threads applies the backend's thread count. omp_set_num_threads
@@ -45,6 +62,11 @@ void gd_set_threads(gd_ctx *c) {
 
 dnnl_status_t gd_md(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag) {
 	return dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, tag);
+}
+
+dnnl_status_t gd_md_dt(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_data_type_t dt,
+	dnnl_format_tag_t tag) {
+	return dnnl_memory_desc_init_by_tag(md, ndims, dims, dt, tag);
 }
 
 // gd_mem creates a memory object for md: with its own buffer when allocate

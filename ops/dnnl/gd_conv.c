@@ -1,6 +1,14 @@
 // gd_conv.c: 2-D convolution, forward, backward data and backward weights.
 // Activations stay NHWC; the primitives choose their weight layout
 // (format "any") and the user's OIHW weights are reordered to it per call.
+//
+// In bfloat16 mode (c->bf16) the primitives read bfloat16 sources, weights
+// and output gradients and write float32 outputs, input gradients and weight
+// gradients (oneDNN accumulates in float32). The caller's float32 x and dy
+// are converted on entry into the context's shared scratch buffers (x into
+// buffer 0, dy into buffer 1); the float32 OIHW weights are converted by the
+// weight reorders that run anyway. Nothing is kept between calls, as in
+// float32 mode.
 #include <stdlib.h>
 #include "gd.h"
 
@@ -15,6 +23,11 @@ struct gd_conv {
 	// their reorders, and a diff-bias buffer used when the caller passes no db.
 	dnnl_memory_t w_fwd, w_bd, dw_bw, db_tmp;
 	gd_prim re_w_fwd, re_w_bd, re_dw;
+	// bfloat16 mode: x and dy in bfloat16 (bound to the shared scratch
+	// buffers per call) and the float32 -> bfloat16 conversions.
+	dnnl_memory_t x_bf, dy_bf;
+	gd_prim re_x, re_dy;
+	size_t x_bf_bytes, dy_bf_bytes;
 };
 
 void gd_conv_destroy(gd_conv *cv) {
@@ -25,8 +38,10 @@ void gd_conv_destroy(gd_conv *cv) {
 	gd_prim_destroy(&cv->re_w_fwd);
 	gd_prim_destroy(&cv->re_w_bd);
 	gd_prim_destroy(&cv->re_dw);
+	gd_prim_destroy(&cv->re_x);
+	gd_prim_destroy(&cv->re_dy);
 	dnnl_memory_t *mems[] = {&cv->x, &cv->w, &cv->b, &cv->y, &cv->dx, &cv->dy, &cv->dw, &cv->db,
-		&cv->w_fwd, &cv->w_bd, &cv->dw_bw, &cv->db_tmp};
+		&cv->w_fwd, &cv->w_bd, &cv->dw_bw, &cv->db_tmp, &cv->x_bf, &cv->dy_bf};
 	for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++) gd_mem_destroy(mems[i]);
 	if (cv->fwd_pd) dnnl_primitive_desc_destroy(cv->fwd_pd);
 	if (cv->bwd_d_pd) dnnl_primitive_desc_destroy(cv->bwd_d_pd);
@@ -62,10 +77,17 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 	dnnl_dim_t w_dims[4] = {k, ci, kh, kw}, b_dims[1] = {k};
 	dnnl_dims_t strides = {stride, stride}, padding = {pad, pad};
 	dnnl_memory_desc_t src_md, dst_md, w_any, w_user, b_md;
+	// The primitives' own source, weights and output-gradient descriptors:
+	// the float32 ones, or their bfloat16 twins in bfloat16 mode.
+	dnnl_memory_desc_t src_p, dst_p, w_any_p;
+	const dnnl_data_type_t pdt = c->bf16 ? dnnl_bf16 : dnnl_f32;
 	dnnl_status_t st;
 	GD_TRY(gd_md(&src_md, 4, src_dims, dnnl_nhwc), "source descriptor");
 	GD_TRY(gd_md(&dst_md, 4, dst_dims, dnnl_nhwc), "destination descriptor");
 	GD_TRY(gd_md(&w_any, 4, w_dims, dnnl_format_tag_any), "weights descriptor");
+	GD_TRY(gd_md_dt(&src_p, 4, src_dims, pdt, dnnl_nhwc), "primitive source descriptor");
+	GD_TRY(gd_md_dt(&dst_p, 4, dst_dims, pdt, dnnl_nhwc), "primitive destination-gradient descriptor");
+	GD_TRY(gd_md_dt(&w_any_p, 4, w_dims, pdt, dnnl_format_tag_any), "primitive weights descriptor");
 	GD_TRY(gd_md(&w_user, 4, w_dims, dnnl_oihw), "OIHW weights descriptor");
 	GD_TRY(gd_md(&b_md, 1, b_dims, dnnl_a), "bias descriptor");
 	// dnnl_convolution_auto picks the same (direct) implementations for
@@ -75,7 +97,7 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 
 	// Forward.
 	dnnl_convolution_desc_t fd;
-	GD_TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, algk, &src_md, &w_any,
+	GD_TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, algk, &src_p, &w_any_p,
 		bias ? &b_md : NULL, &dst_md, strides, padding, padding), "forward descriptor");
 	GD_TRY(dnnl_primitive_desc_create(&cv->fwd_pd, &fd, c->attr, c->eng, NULL), "forward primitive descriptor");
 	GD_TRY(gd_prim_create(&cv->fwd, c, cv->fwd_pd), "forward primitive");
@@ -84,7 +106,7 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 
 	// Backward data.
 	dnnl_convolution_desc_t bdd;
-	GD_TRY(dnnl_convolution_backward_data_desc_init(&bdd, algk, &src_md, &w_any, &dst_md, strides,
+	GD_TRY(dnnl_convolution_backward_data_desc_init(&bdd, algk, &src_md, &w_any_p, &dst_p, strides,
 		padding, padding), "backward-data descriptor");
 	GD_TRY(dnnl_primitive_desc_create(&cv->bwd_d_pd, &bdd, c->attr, c->eng, cv->fwd_pd),
 		"backward-data primitive descriptor");
@@ -94,8 +116,8 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 
 	// Backward weights.
 	dnnl_convolution_desc_t bwd;
-	GD_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, algk, &src_md, &w_any,
-		bias ? &b_md : NULL, &dst_md, strides, padding, padding), "backward-weights descriptor");
+	GD_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, algk, &src_p, &w_any,
+		bias ? &b_md : NULL, &dst_p, strides, padding, padding), "backward-weights descriptor");
 	GD_TRY(dnnl_primitive_desc_create(&cv->bwd_w_pd, &bwd, c->attr, c->eng, cv->fwd_pd),
 		"backward-weights primitive descriptor");
 	GD_TRY(gd_prim_create(&cv->bwd_w, c, cv->bwd_w_pd), "backward-weights primitive");
@@ -114,6 +136,14 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 		GD_TRY(gd_mem(&cv->db, c, &b_md, 0), "memory db");
 		GD_TRY(gd_mem(&cv->db_tmp, c, &b_md, 1), "memory db scratch");
 	}
+	if (c->bf16) {
+		GD_TRY(gd_mem(&cv->x_bf, c, &src_p, 0), "memory x (bfloat16)");
+		GD_TRY(gd_mem(&cv->dy_bf, c, &dst_p, 0), "memory dy (bfloat16)");
+		GD_TRY(gd_reorder_create(&cv->re_x, c, &src_md, &src_p), "x to bfloat16 reorder");
+		GD_TRY(gd_reorder_create(&cv->re_dy, c, &dst_md, &dst_p), "dy to bfloat16 reorder");
+		cv->x_bf_bytes = dnnl_memory_desc_get_size(&src_p);
+		cv->dy_bf_bytes = dnnl_memory_desc_get_size(&dst_p);
+	}
 	*out = cv;
 	return dnnl_success;
 out:
@@ -123,8 +153,22 @@ out:
 
 // conv_unbind detaches every caller buffer.
 static dnnl_status_t conv_unbind(gd_conv *cv) {
-	dnnl_memory_t mems[] = {cv->x, cv->w, cv->b, cv->y, cv->dx, cv->dy, cv->dw, cv->db};
+	dnnl_memory_t mems[] = {cv->x, cv->w, cv->b, cv->y, cv->dx, cv->dy, cv->dw, cv->db, cv->x_bf, cv->dy_bf};
 	return gd_unbind(mems, sizeof(mems) / sizeof(mems[0]));
+}
+
+// conv_to_bf16 converts the float32 memory src (already bound) into the
+// bfloat16 memory dst, bound to the context's scratch buffer buf; it leaves
+// *out pointing at the memory the primitive should read.
+static dnnl_status_t conv_to_bf16(gd_conv *cv, int buf, size_t bytes, gd_prim *re, dnnl_memory_t src,
+	dnnl_memory_t dst, dnnl_memory_t *out) {
+	gd_ctx *c = cv->c;
+	void *p = gd_ctx_bf_buf(c, buf, bytes);
+	if (!p) return dnnl_out_of_memory;
+	dnnl_status_t st = gd_bind(dst, p);
+	if (st != dnnl_success) return st;
+	*out = dst;
+	return gd_reorder(c, re, src, dst);
 }
 
 dnnl_status_t gd_conv_forward(gd_conv *cv, float *x, float *w, float *b, float *y) {
@@ -135,12 +179,13 @@ dnnl_status_t gd_conv_forward(gd_conv *cv, float *x, float *w, float *b, float *
 	GD_TRY(gd_bind(cv->w, w), "bind w");
 	GD_TRY(gd_bind(cv->y, y), "bind y");
 	if (cv->bias) GD_TRY(gd_bind(cv->b, b), "bind b");
-	dnnl_memory_t wp = cv->w;
+	dnnl_memory_t wp = cv->w, xp = cv->x;
 	if (cv->w_fwd) {
 		GD_TRY(gd_reorder(c, &cv->re_w_fwd, cv->w, cv->w_fwd), "reorder weights");
 		wp = cv->w_fwd;
 	}
-	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, cv->x}, {DNNL_ARG_WEIGHTS, wp}, {DNNL_ARG_DST, cv->y},
+	if (c->bf16) GD_TRY(conv_to_bf16(cv, 0, cv->x_bf_bytes, &cv->re_x, cv->x, cv->x_bf, &xp), "x to bfloat16");
+	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_WEIGHTS, wp}, {DNNL_ARG_DST, cv->y},
 		{DNNL_ARG_BIAS, cv->b}};
 	GD_TRY(gd_exec(c, &cv->fwd, cv->bias ? 4 : 3, args), "execute forward");
 	GD_TRY(dnnl_stream_wait(c->stream), "wait");
@@ -156,6 +201,11 @@ dnnl_status_t gd_conv_backward(gd_conv *cv, float *x, float *w, float *dy, float
 	GD_TRY(gd_bind(cv->x, x), "bind x");
 	GD_TRY(gd_bind(cv->dy, dy), "bind dy");
 	GD_TRY(gd_bind(cv->dw, dw), "bind dw");
+	dnnl_memory_t xp = cv->x, dyp = cv->dy;
+	if (c->bf16) {
+		GD_TRY(conv_to_bf16(cv, 1, cv->dy_bf_bytes, &cv->re_dy, cv->dy, cv->dy_bf, &dyp), "dy to bfloat16");
+		GD_TRY(conv_to_bf16(cv, 0, cv->x_bf_bytes, &cv->re_x, cv->x, cv->x_bf, &xp), "x to bfloat16");
+	}
 	if (dx) {
 		GD_TRY(gd_bind(cv->w, w), "bind w");
 		GD_TRY(gd_bind(cv->dx, dx), "bind dx");
@@ -164,7 +214,7 @@ dnnl_status_t gd_conv_backward(gd_conv *cv, float *x, float *w, float *dy, float
 			GD_TRY(gd_reorder(c, &cv->re_w_bd, cv->w, cv->w_bd), "reorder weights");
 			wp = cv->w_bd;
 		}
-		dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, cv->dy}, {DNNL_ARG_WEIGHTS, wp},
+		dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, dyp}, {DNNL_ARG_WEIGHTS, wp},
 			{DNNL_ARG_DIFF_SRC, cv->dx}};
 		GD_TRY(gd_exec(c, &cv->bwd_d, 3, args), "execute backward data");
 	}
@@ -176,7 +226,7 @@ dnnl_status_t gd_conv_backward(gd_conv *cv, float *x, float *w, float *dy, float
 			dbm = cv->db;
 		}
 	}
-	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, cv->x}, {DNNL_ARG_DIFF_DST, cv->dy},
+	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_DIFF_DST, dyp},
 		{DNNL_ARG_DIFF_WEIGHTS, cv->dw_bw ? cv->dw_bw : cv->dw}, {DNNL_ARG_DIFF_BIAS, dbm}};
 	GD_TRY(gd_exec(c, &cv->bwd_w, cv->bias ? 4 : 3, args), "execute backward weights");
 	if (cv->dw_bw) GD_TRY(gd_reorder(c, &cv->re_dw, cv->dw_bw, cv->dw), "reorder weight gradient");

@@ -1,0 +1,109 @@
+package dnnl
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/corinfomax/corinfomax/ops/ref"
+)
+
+// roundBF16 rounds every value to the nearest bfloat16 (ties to even), the
+// conversion oneDNN applies to a bfloat16 primitive's float32 inputs.
+func roundBF16(x []float32) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		b := math.Float32bits(v)
+		b += 0x7fff + (b>>16)&1
+		out[i] = math.Float32frombits(b &^ 0xffff)
+	}
+	return out
+}
+
+// TestBF16ConvMatchesRefOnRoundedInputs checks the bfloat16 convolutions
+// exactly where they can be checked: oneDNN rounds x, w and dy to bfloat16
+// and accumulates in float32, so its results must equal the float64
+// reference run on the rounded inputs up to float32 summation error (the
+// float32 tolerance, tol). An indexing, layout or conversion mistake shows
+// as an error of order 1; forgetting to round gives errors of order 1e-3.
+// On a CPU without AVX512-BF16 the backend must refuse the option instead.
+func TestBF16ConvMatchesRefOnRoundedInputs(t *testing.T) {
+	if !BF16Supported() {
+		_, err := NewWithOptions(Options{Threads: 2, BF16: true})
+		if err == nil || !strings.Contains(err.Error(), "AVX512-BF16") {
+			t.Fatalf("NewWithOptions(BF16) on a CPU without AVX512-BF16: err = %v, want a refusal naming AVX512-BF16", err)
+		}
+		return
+	}
+	d, err := NewWithOptions(Options{Threads: 2, BF16: true})
+	mustNoErr(t, "NewWithOptions(BF16)", err)
+	defer d.Close()
+	if d.Precision() != "bf16" {
+		t.Fatalf("Precision() = %q, want bf16", d.Precision())
+	}
+	rb := ref.New()
+	r := rand.New(rand.NewSource(11))
+	for _, s := range convSpecs() {
+		name := fmt.Sprintf("bf16 %+v", s)
+		op, err := d.Conv(s)
+		mustNoErr(t, "dnnl Conv", err)
+		want, err := rb.Conv(s)
+		mustNoErr(t, "ref Conv", err)
+		c := newConvCase(r, s)
+		oh, ow := s.OutHW()
+		ny, nw := s.N*oh*ow*s.K, s.K*s.C*s.KH*s.KW
+		xr, wr, dyr := roundBF16(c.x), roundBF16(c.w), roundBF16(c.dy)
+
+		y, yRef := garbage(ny), make([]float32, ny)
+		mustNoErr(t, "dnnl forward", op.Forward(c.x, c.w, c.b, y))
+		mustNoErr(t, "ref forward", want.Forward(xr, wr, c.b, yRef))
+		assertClose(t, name+" y", y, yRef)
+
+		dx, dw := garbage(len(c.x)), garbage(nw)
+		dxRef, dwRef := make([]float32, len(c.x)), make([]float32, nw)
+		var db, dbRef []float32
+		if s.Bias {
+			db, dbRef = garbage(s.K), make([]float32, s.K)
+		}
+		mustNoErr(t, "dnnl backward", op.Backward(c.x, c.w, c.dy, dx, dw, db))
+		mustNoErr(t, "ref backward", want.Backward(xr, wr, dyr, dxRef, dwRef, dbRef))
+		assertClose(t, name+" dx", dx, dxRef)
+		assertClose(t, name+" dw", dw, dwRef)
+		if s.Bias {
+			assertClose(t, name+" db", db, dbRef)
+		}
+	}
+}
+
+// TestBF16ConvDiffersFromFP32 guards against a bfloat16 flag that silently
+// does nothing: on the same inputs the bfloat16 forward must differ from
+// the float32 one by about bfloat16's rounding (relative 2^-8), not by 0.
+func TestBF16ConvDiffersFromFP32(t *testing.T) {
+	if !BF16Supported() {
+		return // TestBF16ConvMatchesRefOnRoundedInputs checks the refusal
+	}
+	d32, _ := backends(t)
+	d16, err := NewWithOptions(Options{Threads: 2, BF16: true})
+	mustNoErr(t, "NewWithOptions(BF16)", err)
+	defer d16.Close()
+	s := convSpecs()[1]
+	c := newConvCase(rand.New(rand.NewSource(3)), s)
+	oh, ow := s.OutHW()
+	y32, y16 := make([]float32, s.N*oh*ow*s.K), make([]float32, s.N*oh*ow*s.K)
+	op32, err := d32.Conv(s)
+	mustNoErr(t, "fp32 Conv", err)
+	op16, err := d16.Conv(s)
+	mustNoErr(t, "bf16 Conv", err)
+	mustNoErr(t, "fp32 forward", op32.Forward(c.x, c.w, c.b, y32))
+	mustNoErr(t, "bf16 forward", op16.Forward(c.x, c.w, c.b, y16))
+	worst, scale := 0.0, 0.0
+	for i := range y32 {
+		worst = math.Max(worst, math.Abs(float64(y32[i]-y16[i])))
+		scale = math.Max(scale, math.Abs(float64(y32[i])))
+	}
+	if rel := worst / scale; rel < 1e-4 || rel > 5e-2 {
+		t.Fatalf("bf16 forward differs from fp32 by %.3g of the largest output; want bfloat16 rounding (1e-4 .. 5e-2)", rel)
+	}
+}
