@@ -301,3 +301,47 @@ func TestWMSERejectsBadSplit(t *testing.T) {
 		t.Errorf("want a Cholesky error suggesting w_eps, got %v", err)
 	}
 }
+
+// TestSimCLRFloat32ProductsMatchFloat64 checks SimCLR's float32 similarity
+// products against the same computation in float64 at a training-sized
+// batch (the PyTorch fixtures are small): loss within 1e-6 relative,
+// gradients within 1e-5 of their largest entry.
+func TestSimCLRFloat32ProductsMatchFloat64(t *testing.T) {
+	n, d := 256, 64
+	opts, err := Defaults(NameSimCLR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := NewSimCLR(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact, _ := NewSimCLR(opts)
+	exact.exact = true
+	rng := rand.New(rand.NewPCG(5, 5))
+	z1, z2 := make([]float64, n*d), make([]float64, n*d)
+	for i := range z1 {
+		z1[i] = rng.NormFloat64()
+		z2[i] = z1[i] + 0.3*rng.NormFloat64()
+	}
+	g1f, g2f, g1e, g2e := make([]float64, n*d), make([]float64, n*d), make([]float64, n*d), make([]float64, n*d)
+	rf, err := fast.eval(z1, z2, n, d, g1f, g2f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re, err := exact.eval(z1, z2, n, d, g1e, g2e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := math.Abs(rf.Loss-re.Loss) / math.Abs(re.Loss); e > 1e-6 {
+		t.Fatalf("loss %.10g (float32 products) vs %.10g (float64): rel. error %.2g", rf.Loss, re.Loss, e)
+	}
+	scale, worst := 0.0, 0.0
+	for i := range g1e {
+		scale = math.Max(scale, math.Max(math.Abs(g1e[i]), math.Abs(g2e[i])))
+		worst = math.Max(worst, math.Max(math.Abs(g1f[i]-g1e[i]), math.Abs(g2f[i]-g2e[i])))
+	}
+	if worst > 1e-5*scale {
+		t.Fatalf("gradients differ by %.3g, largest %.3g (want <= 1e-5 of it)", worst, scale)
+	}
+}

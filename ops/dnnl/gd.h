@@ -19,11 +19,11 @@ typedef struct {
 	dnnl_primitive_attr_t attr;
 	int threads;
 	// bf16 makes convolutions compute in bfloat16 (see gd_conv.c): their
-	// float32 inputs are converted into the two shared scratch buffers
+	// float32 inputs are converted into the three shared scratch buffers
 	// below on entry, outputs and gradients stay float32.
 	int bf16;
-	void *bf_buf[2];
-	size_t bf_cap[2];
+	void *bf_buf[3];
+	size_t bf_cap[3];
 	const char *where; // the step that failed last
 } gd_ctx;
 

@@ -34,12 +34,11 @@ void gd_ctx_destroy(gd_ctx *c) {
 	if (c->attr) dnnl_primitive_attr_destroy(c->attr);
 	if (c->stream) dnnl_stream_destroy(c->stream);
 	if (c->eng) dnnl_engine_destroy(c->eng);
-	free(c->bf_buf[0]);
-	free(c->bf_buf[1]);
+	for (int i = 0; i < 3; i++) free(c->bf_buf[i]);
 	free(c);
 }
 
-// gd_ctx_bf_buf returns shared scratch buffer i (0 or 1) with room for at
+// gd_ctx_bf_buf returns shared scratch buffer i (0, 1 or 2) with room for at
 // least bytes, growing it when needed (64-byte aligned), or NULL when out of
 // memory. Operators of one context never run concurrently, so operators
 // share these buffers for their bfloat16 copies of inputs.

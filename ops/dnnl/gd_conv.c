@@ -4,11 +4,16 @@
 //
 // In bfloat16 mode (c->bf16) the primitives read bfloat16 sources, weights
 // and output gradients and write float32 outputs, input gradients and weight
-// gradients (oneDNN accumulates in float32). The caller's float32 x and dy
-// are converted on entry into the context's shared scratch buffers (x into
-// buffer 0, dy into buffer 1); the float32 OIHW weights are converted by the
-// weight reorders that run anyway. Nothing is kept between calls, as in
-// float32 mode.
+// gradients (oneDNN accumulates in float32). The caller's float32 NHWC x and
+// dy are converted on entry into the context's shared scratch buffers, in
+// the layout each primitive reads (NHWC, or for backward weights the layout
+// it chose: the conversion is a reorder anyway, so a blocked layout costs
+// nothing extra): x for the forward pass
+// into buffer 0; in the backward pass dy for backward data into buffer 1,
+// dy for backward weights into buffer 2 (unless both chose one layout) and
+// x for backward weights into buffer 0. The float32 OIHW weights are
+// converted by the weight reorders that run anyway. Nothing is kept between
+// calls, as in float32 mode.
 #include <stdlib.h>
 #include "gd.h"
 
@@ -25,9 +30,12 @@ struct gd_conv {
 	gd_prim re_w_fwd, re_w_bd, re_dw;
 	// bfloat16 mode: x and dy in bfloat16 (bound to the shared scratch
 	// buffers per call) and the float32 -> bfloat16 conversions.
-	dnnl_memory_t x_bf, dy_bf;
-	gd_prim re_x, re_dy;
-	size_t x_bf_bytes, dy_bf_bytes;
+	struct conv_bf {
+		dnnl_memory_t m;
+		gd_prim re;
+		size_t bytes;
+	} x_fwd, dy_bd, x_bw, dy_bw;
+	int dy_shared; // backward weights reads dy_bd (same layout)
 };
 
 void gd_conv_destroy(gd_conv *cv) {
@@ -38,10 +46,13 @@ void gd_conv_destroy(gd_conv *cv) {
 	gd_prim_destroy(&cv->re_w_fwd);
 	gd_prim_destroy(&cv->re_w_bd);
 	gd_prim_destroy(&cv->re_dw);
-	gd_prim_destroy(&cv->re_x);
-	gd_prim_destroy(&cv->re_dy);
+	struct conv_bf *bfs[] = {&cv->x_fwd, &cv->dy_bd, &cv->x_bw, &cv->dy_bw};
+	for (size_t i = 0; i < sizeof(bfs) / sizeof(bfs[0]); i++) {
+		gd_prim_destroy(&bfs[i]->re);
+		gd_mem_destroy(&bfs[i]->m);
+	}
 	dnnl_memory_t *mems[] = {&cv->x, &cv->w, &cv->b, &cv->y, &cv->dx, &cv->dy, &cv->dw, &cv->db,
-		&cv->w_fwd, &cv->w_bd, &cv->dw_bw, &cv->db_tmp, &cv->x_bf, &cv->dy_bf};
+		&cv->w_fwd, &cv->w_bd, &cv->dw_bw, &cv->db_tmp};
 	for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++) gd_mem_destroy(mems[i]);
 	if (cv->fwd_pd) dnnl_primitive_desc_destroy(cv->fwd_pd);
 	if (cv->bwd_d_pd) dnnl_primitive_desc_destroy(cv->bwd_d_pd);
@@ -59,6 +70,17 @@ static dnnl_status_t conv_weights(gd_ctx *c, const dnnl_memory_desc_t *pmd, cons
 	dnnl_status_t st = gd_mem(mem, c, pmd, 1);
 	if (st != dnnl_success) return st;
 	return to_prim ? gd_reorder_create(re, c, umd, pmd) : gd_reorder_create(re, c, pmd, umd);
+}
+
+// conv_bf_create prepares a bfloat16 copy in the primitive's layout pmd of
+// a float32 NHWC tensor described by umd: a memory without buffer (bound to
+// a scratch buffer per call) and the converting reorder.
+static dnnl_status_t conv_bf_create(gd_ctx *c, struct conv_bf *b, const dnnl_memory_desc_t *umd,
+	const dnnl_memory_desc_t *pmd) {
+	dnnl_status_t st = gd_mem(&b->m, c, pmd, 0);
+	if (st != dnnl_success) return st;
+	b->bytes = dnnl_memory_desc_get_size(pmd);
+	return gd_reorder_create(&b->re, c, umd, pmd);
 }
 
 dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int ci, int k,
@@ -87,6 +109,15 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 	GD_TRY(gd_md(&w_any, 4, w_dims, dnnl_format_tag_any), "weights descriptor");
 	GD_TRY(gd_md_dt(&src_p, 4, src_dims, pdt, dnnl_nhwc), "primitive source descriptor");
 	GD_TRY(gd_md_dt(&dst_p, 4, dst_dims, pdt, dnnl_nhwc), "primitive destination-gradient descriptor");
+	// Backward weights has no float32 NHWC tensor to match, so in bfloat16
+	// mode its source and output gradient take the layouts it prefers.
+	// (Forward and backward data must keep NHWC: with "any" next to a
+	// float32 NHWC output, oneDNN 2.6 falls back to its reference kernels.)
+	dnnl_memory_desc_t src_w = src_p, dst_w = dst_p;
+	if (c->bf16) {
+		GD_TRY(gd_md_dt(&src_w, 4, src_dims, pdt, dnnl_format_tag_any), "backward-weights source descriptor");
+		GD_TRY(gd_md_dt(&dst_w, 4, dst_dims, pdt, dnnl_format_tag_any), "backward-weights gradient descriptor");
+	}
 	GD_TRY(gd_md_dt(&w_any_p, 4, w_dims, pdt, dnnl_format_tag_any), "primitive weights descriptor");
 	GD_TRY(gd_md(&w_user, 4, w_dims, dnnl_oihw), "OIHW weights descriptor");
 	GD_TRY(gd_md(&b_md, 1, b_dims, dnnl_a), "bias descriptor");
@@ -116,8 +147,8 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 
 	// Backward weights.
 	dnnl_convolution_desc_t bwd;
-	GD_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, algk, &src_p, &w_any,
-		bias ? &b_md : NULL, &dst_p, strides, padding, padding), "backward-weights descriptor");
+	GD_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, algk, &src_w, &w_any,
+		bias ? &b_md : NULL, &dst_w, strides, padding, padding), "backward-weights descriptor");
 	GD_TRY(dnnl_primitive_desc_create(&cv->bwd_w_pd, &bwd, c->attr, c->eng, cv->fwd_pd),
 		"backward-weights primitive descriptor");
 	GD_TRY(gd_prim_create(&cv->bwd_w, c, cv->bwd_w_pd), "backward-weights primitive");
@@ -137,12 +168,15 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 		GD_TRY(gd_mem(&cv->db_tmp, c, &b_md, 1), "memory db scratch");
 	}
 	if (c->bf16) {
-		GD_TRY(gd_mem(&cv->x_bf, c, &src_p, 0), "memory x (bfloat16)");
-		GD_TRY(gd_mem(&cv->dy_bf, c, &dst_p, 0), "memory dy (bfloat16)");
-		GD_TRY(gd_reorder_create(&cv->re_x, c, &src_md, &src_p), "x to bfloat16 reorder");
-		GD_TRY(gd_reorder_create(&cv->re_dy, c, &dst_md, &dst_p), "dy to bfloat16 reorder");
-		cv->x_bf_bytes = dnnl_memory_desc_get_size(&src_p);
-		cv->dy_bf_bytes = dnnl_memory_desc_get_size(&dst_p);
+		const dnnl_memory_desc_t *dy_bd_md = dnnl_primitive_desc_query_md(cv->bwd_d_pd, dnnl_query_diff_dst_md, 0);
+		const dnnl_memory_desc_t *dy_bw_md = dnnl_primitive_desc_query_md(cv->bwd_w_pd, dnnl_query_diff_dst_md, 0);
+		GD_TRY(conv_bf_create(c, &cv->x_fwd, &src_md, dnnl_primitive_desc_query_md(cv->fwd_pd, dnnl_query_src_md, 0)),
+			"forward x to bfloat16");
+		GD_TRY(conv_bf_create(c, &cv->dy_bd, &dst_md, dy_bd_md), "backward-data dy to bfloat16");
+		GD_TRY(conv_bf_create(c, &cv->x_bw, &src_md, dnnl_primitive_desc_query_md(cv->bwd_w_pd, dnnl_query_src_md, 0)),
+			"backward-weights x to bfloat16");
+		cv->dy_shared = dnnl_memory_desc_equal(dy_bd_md, dy_bw_md);
+		if (!cv->dy_shared) GD_TRY(conv_bf_create(c, &cv->dy_bw, &dst_md, dy_bw_md), "backward-weights dy to bfloat16");
 	}
 	*out = cv;
 	return dnnl_success;
@@ -153,22 +187,22 @@ out:
 
 // conv_unbind detaches every caller buffer.
 static dnnl_status_t conv_unbind(gd_conv *cv) {
-	dnnl_memory_t mems[] = {cv->x, cv->w, cv->b, cv->y, cv->dx, cv->dy, cv->dw, cv->db, cv->x_bf, cv->dy_bf};
+	dnnl_memory_t mems[] = {cv->x, cv->w, cv->b, cv->y, cv->dx, cv->dy, cv->dw, cv->db,
+		cv->x_fwd.m, cv->dy_bd.m, cv->x_bw.m, cv->dy_bw.m};
 	return gd_unbind(mems, sizeof(mems) / sizeof(mems[0]));
 }
 
 // conv_to_bf16 converts the float32 memory src (already bound) into the
-// bfloat16 memory dst, bound to the context's scratch buffer buf; it leaves
+// bfloat16 copy b, bound to the context's scratch buffer buf; it leaves
 // *out pointing at the memory the primitive should read.
-static dnnl_status_t conv_to_bf16(gd_conv *cv, int buf, size_t bytes, gd_prim *re, dnnl_memory_t src,
-	dnnl_memory_t dst, dnnl_memory_t *out) {
+static dnnl_status_t conv_to_bf16(gd_conv *cv, int buf, struct conv_bf *b, dnnl_memory_t src, dnnl_memory_t *out) {
 	gd_ctx *c = cv->c;
-	void *p = gd_ctx_bf_buf(c, buf, bytes);
+	void *p = gd_ctx_bf_buf(c, buf, b->bytes);
 	if (!p) return dnnl_out_of_memory;
-	dnnl_status_t st = gd_bind(dst, p);
+	dnnl_status_t st = gd_bind(b->m, p);
 	if (st != dnnl_success) return st;
-	*out = dst;
-	return gd_reorder(c, re, src, dst);
+	*out = b->m;
+	return gd_reorder(c, &b->re, src, b->m);
 }
 
 dnnl_status_t gd_conv_forward(gd_conv *cv, float *x, float *w, float *b, float *y) {
@@ -184,7 +218,7 @@ dnnl_status_t gd_conv_forward(gd_conv *cv, float *x, float *w, float *b, float *
 		GD_TRY(gd_reorder(c, &cv->re_w_fwd, cv->w, cv->w_fwd), "reorder weights");
 		wp = cv->w_fwd;
 	}
-	if (c->bf16) GD_TRY(conv_to_bf16(cv, 0, cv->x_bf_bytes, &cv->re_x, cv->x, cv->x_bf, &xp), "x to bfloat16");
+	if (c->bf16) GD_TRY(conv_to_bf16(cv, 0, &cv->x_fwd, cv->x, &xp), "x to bfloat16");
 	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_WEIGHTS, wp}, {DNNL_ARG_DST, cv->y},
 		{DNNL_ARG_BIAS, cv->b}};
 	GD_TRY(gd_exec(c, &cv->fwd, cv->bias ? 4 : 3, args), "execute forward");
@@ -201,10 +235,13 @@ dnnl_status_t gd_conv_backward(gd_conv *cv, float *x, float *w, float *dy, float
 	GD_TRY(gd_bind(cv->x, x), "bind x");
 	GD_TRY(gd_bind(cv->dy, dy), "bind dy");
 	GD_TRY(gd_bind(cv->dw, dw), "bind dw");
-	dnnl_memory_t xp = cv->x, dyp = cv->dy;
+	// dyp feeds backward data, dyw and xp backward weights.
+	dnnl_memory_t xp = cv->x, dyp = cv->dy, dyw = cv->dy;
 	if (c->bf16) {
-		GD_TRY(conv_to_bf16(cv, 1, cv->dy_bf_bytes, &cv->re_dy, cv->dy, cv->dy_bf, &dyp), "dy to bfloat16");
-		GD_TRY(conv_to_bf16(cv, 0, cv->x_bf_bytes, &cv->re_x, cv->x, cv->x_bf, &xp), "x to bfloat16");
+		GD_TRY(conv_to_bf16(cv, 1, &cv->dy_bd, cv->dy, &dyp), "dy to bfloat16");
+		dyw = dyp;
+		if (!cv->dy_shared) GD_TRY(conv_to_bf16(cv, 2, &cv->dy_bw, cv->dy, &dyw), "dy to bfloat16");
+		GD_TRY(conv_to_bf16(cv, 0, &cv->x_bw, cv->x, &xp), "x to bfloat16");
 	}
 	if (dx) {
 		GD_TRY(gd_bind(cv->w, w), "bind w");
@@ -226,7 +263,7 @@ dnnl_status_t gd_conv_backward(gd_conv *cv, float *x, float *w, float *dy, float
 			dbm = cv->db;
 		}
 	}
-	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_DIFF_DST, dyp},
+	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_DIFF_DST, dyw},
 		{DNNL_ARG_DIFF_WEIGHTS, cv->dw_bw ? cv->dw_bw : cv->dw}, {DNNL_ARG_DIFF_BIAS, dbm}};
 	GD_TRY(gd_exec(c, &cv->bwd_w, cv->bias ? 4 : 3, args), "execute backward weights");
 	if (cv->dw_bw) GD_TRY(gd_reorder(c, &cv->re_dw, cv->dw_bw, cv->dw), "reorder weight gradient");
