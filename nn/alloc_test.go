@@ -75,3 +75,64 @@ func TestSteadyStateAllocations(t *testing.T) {
 		t.Errorf("%v allocations per steady-state step", allocs)
 	}
 }
+
+// TestGradPoolBoundsBackwardBuffers checks what the gradient pool is for:
+// after the backward passes of both views, a ResNet holds a few gradient
+// buffers per size (those alive at the same time), not one per layer, none
+// stays lent, and a second step takes no new buffer. (The gradients
+// themselves are checked by the PyTorch parity and finite-difference tests,
+// which run with the pool.)
+func TestGradPoolBoundsBackwardBuffers(t *testing.T) {
+	rng := rand.New(rand.NewSource(14))
+	be := nopBackend{}
+	for _, arch := range []string{"resnet18", "resnet50"} {
+		bb, err := NewResNet(be, ResNetConfig{Arch: arch, Width: 2, InChannels: 1, Stem: "cifar"}, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs := []*tensor.Tensor{randTensor(rng, 2, 8, 8, 1), randTensor(rng, 2, 8, 8, 1)}
+		dy := randTensor(rng, 2, bb.FeatureDim())
+		step := func() {
+			for v, x := range xs {
+				if _, err := bb.Forward(v, x); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for v := range xs {
+				if _, err := bb.Backward(v, dy); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		count := func() (free, lent int) {
+			for _, f := range bb.pool.free {
+				free += len(f)
+			}
+			return free, len(bb.pool.lent)
+		}
+		step()
+		free1, lent1 := count()
+		step()
+		free2, lent2 := count()
+		// Layers that compute an input gradient: every convolution but the
+		// stem's, plus the pooling; batch norms and ReLUs work in place but
+		// for the last batch norm of each block.
+		layers := 0
+		for _, p := range bb.Params() {
+			if len(p.Value.Shape) == 4 {
+				layers++
+			}
+		}
+		if lent1 != 0 || lent2 != 0 {
+			t.Errorf("%s: %d and %d buffers still lent after the steps (the stem returns none)", arch, lent1, lent2)
+		}
+		if free2 != free1 {
+			t.Errorf("%s: the pool grew from %d to %d buffers in a steady-state step", arch, free1, free2)
+		}
+		// At most 4 gradients of one size are alive at once (in a block:
+		// the gradient of the sum, and the input and output of a layer).
+		if sizes := len(bb.pool.free); free1 == 0 || free1 > 4*sizes || free1 >= layers {
+			t.Errorf("%s: the pool holds %d buffers of %d sizes for %d convolutions; want at most 4 per size and fewer than the convolutions", arch, free1, sizes, layers)
+		}
+	}
+}

@@ -28,11 +28,19 @@ type BatchNorm struct {
 	Weight, Bias            *Param  // gamma (1) and beta (0), length C
 	RunningMean, RunningVar *Buffer // 0 and 1, length C
 
+	// InPlaceGrad makes Backward write dL/dx over dy and return dy's
+	// tensor, saving an input-gradient buffer. Only for a caller that does
+	// not read dy after the call: the network builders set it where the
+	// incoming gradient has no other reader (not on the first layer of a
+	// residual branch, whose dy the shortcut still needs).
+	InPlaceGrad bool
+
 	training bool
 	be       ops.Backend
 	ops      map[ops.BNSpec]ops.BatchNorm
 	slots    []bnSlot
-	dx       *tensor.Tensor // input gradient, shared by the slots
+	dx       *tensor.Tensor // input gradient, shared by the slots (without a pool)
+	pool     *GradPool
 	dgamma   *tensor.Tensor // scratch, added into Weight.Grad
 	dbeta    *tensor.Tensor // scratch, added into Bias.Grad
 }
@@ -136,11 +144,14 @@ func (b *BatchNorm) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error
 	if err != nil {
 		return nil, err
 	}
-	b.dx = tensor.Ensure(b.dx, s.x.Shape...)
+	dx := dy
+	if !b.InPlaceGrad {
+		dx = gradBuf(b.pool, &b.dx, s.x.Shape...)
+	}
 	b.dgamma = tensor.Ensure(b.dgamma, b.C)
 	b.dbeta = tensor.Ensure(b.dbeta, b.C)
 	if err := op.Backward(s.x.Data, b.Weight.Value.Data, s.mean.Data, s.variance.Data, dy.Data,
-		b.dx.Data, b.dgamma.Data, b.dbeta.Data); err != nil {
+		dx.Data, b.dgamma.Data, b.dbeta.Data); err != nil {
 		return nil, fmt.Errorf("nn: %s backward: %w", b.name(), err)
 	}
 	if err := b.be.Add(b.Weight.Grad.Data, b.dgamma.Data, b.Weight.Grad.Data); err != nil {
@@ -150,7 +161,7 @@ func (b *BatchNorm) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error
 		return nil, fmt.Errorf("nn: %s: accumulate dbeta: %w", b.name(), err)
 	}
 	s.ready = false
-	return b.dx, nil
+	return dx, nil
 }
 
 // Params returns gamma and beta.

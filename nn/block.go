@@ -19,6 +19,7 @@ type residual struct {
 	downsample *Sequential // nil: identity shortcut
 	relu       *ReLU       // in place on the sum
 	name       string
+	pool       *GradPool // gives back the shortcut's gradients
 }
 
 // Forward computes relu(main(x) + shortcut(x)). The sum is written over
@@ -62,8 +63,17 @@ func (r *residual) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error)
 	}
 	// dmain is the first convolution's own input-gradient buffer: add the
 	// shortcut's gradient into it.
+	if dmain == dsum || dmain == dsc {
+		return nil, fmt.Errorf("nn: %s: the main path returned the gradient it was given (a main path must not compute its input gradient in place)", r.name)
+	}
 	if err := r.be.Add(dmain.Data, dsc.Data, dmain.Data); err != nil {
 		return nil, fmt.Errorf("nn: %s: residual gradient add: %w", r.name, err)
+	}
+	if dsc != dsum {
+		r.pool.release(dsc)
+	}
+	if dsum != dy {
+		r.pool.release(dsum)
 	}
 	return dmain, nil
 }
@@ -110,6 +120,7 @@ func newDownsample(be ops.Backend, name string, in, out, stride int, rng *rand.R
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	bn.InPlaceGrad = true // residual.Backward runs the shortcut last: dsum has no reader after it
 	return NewSequential(conv, bn), conv, bn, nil
 }
 
@@ -154,11 +165,14 @@ func NewBasicBlock(be ops.Backend, name string, in, out, stride int, zeroInit bo
 		return nil, err
 	}
 	b.DownConv, b.DownBN = conv, bn
+	// In-place gradients everywhere but on BN2, whose dy (the gradient of
+	// the sum) the shortcut still reads.
+	b.BN1.InPlaceGrad = true
 	b.residual = residual{
 		be:         be,
-		main:       NewSequential(b.Conv1, b.BN1, &ReLU{InPlace: true, be: be}, b.Conv2, b.BN2),
+		main:       NewSequential(b.Conv1, b.BN1, &ReLU{InPlace: true, InPlaceGrad: true, be: be}, b.Conv2, b.BN2),
 		downsample: down,
-		relu:       &ReLU{InPlace: true, be: be},
+		relu:       &ReLU{InPlace: true, InPlaceGrad: true, be: be},
 		name:       name,
 	}
 	return b, nil
@@ -216,12 +230,14 @@ func NewBottleneck(be ops.Backend, name string, in, width, stride int, zeroInit 
 		return nil, err
 	}
 	b.DownConv, b.DownBN = conv, bn
+	// In-place gradients everywhere but on BN3 (see NewBasicBlock).
+	b.BN1.InPlaceGrad, b.BN2.InPlaceGrad = true, true
 	b.residual = residual{
 		be: be,
-		main: NewSequential(b.Conv1, b.BN1, &ReLU{InPlace: true, be: be},
-			b.Conv2, b.BN2, &ReLU{InPlace: true, be: be}, b.Conv3, b.BN3),
+		main: NewSequential(b.Conv1, b.BN1, &ReLU{InPlace: true, InPlaceGrad: true, be: be},
+			b.Conv2, b.BN2, &ReLU{InPlace: true, InPlaceGrad: true, be: be}, b.Conv3, b.BN3),
 		downsample: down,
-		relu:       &ReLU{InPlace: true, be: be},
+		relu:       &ReLU{InPlace: true, InPlaceGrad: true, be: be},
 		name:       name,
 	}
 	return b, nil

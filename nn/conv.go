@@ -22,7 +22,8 @@ type Conv2d struct {
 	be    ops.Backend
 	ops   map[ops.ConvSpec]ops.Conv
 	slots []convSlot
-	dx    *tensor.Tensor // input gradient, shared by the slots
+	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
+	pool  *GradPool
 	dw    *tensor.Tensor // weight-gradient scratch, added into Weight.Grad
 	db    *tensor.Tensor // bias-gradient scratch
 }
@@ -115,9 +116,10 @@ func (c *Conv2d) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error) {
 		return nil, err
 	}
 	var dx []float32
+	var dxT *tensor.Tensor
 	if !c.SkipInputGrad {
-		c.dx = tensor.Ensure(c.dx, s.x.Shape...)
-		dx = c.dx.Data
+		dxT = gradBuf(c.pool, &c.dx, s.x.Shape...)
+		dx = dxT.Data
 	}
 	c.dw = tensor.Ensure(c.dw, c.Weight.Value.Shape...)
 	var db []float32
@@ -140,7 +142,7 @@ func (c *Conv2d) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if c.SkipInputGrad {
 		return nil, nil
 	}
-	return c.dx, nil
+	return dxT, nil
 }
 
 // Params returns the weight (and bias).

@@ -19,7 +19,8 @@ type Linear struct {
 	be    ops.Backend
 	ops   map[ops.LinearSpec]ops.Linear
 	slots []linearSlot
-	dx    *tensor.Tensor // input gradient, shared by the slots
+	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
+	pool  *GradPool
 	dw    *tensor.Tensor // scratch, added into Weight.Grad
 	db    *tensor.Tensor // scratch, added into Bias.Grad
 }
@@ -104,14 +105,14 @@ func (l *Linear) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.dx = tensor.Ensure(l.dx, s.x.Shape...)
+	dx := gradBuf(l.pool, &l.dx, s.x.Shape...)
 	l.dw = tensor.Ensure(l.dw, l.Out, l.In)
 	var db []float32
 	if l.Bias != nil {
 		l.db = tensor.Ensure(l.db, l.Out)
 		db = l.db.Data
 	}
-	if err := op.Backward(s.x.Data, l.Weight.Value.Data, dy.Data, l.dx.Data, l.dw.Data, db); err != nil {
+	if err := op.Backward(s.x.Data, l.Weight.Value.Data, dy.Data, dx.Data, l.dw.Data, db); err != nil {
 		return nil, fmt.Errorf("nn: %s backward: %w", l.name(), err)
 	}
 	if err := l.be.Add(l.Weight.Grad.Data, l.dw.Data, l.Weight.Grad.Data); err != nil {
@@ -123,7 +124,7 @@ func (l *Linear) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error) {
 		}
 	}
 	s.ready = false
-	return l.dx, nil
+	return dx, nil
 }
 
 // Params returns the weight (and bias).

@@ -59,6 +59,8 @@ type MLP struct {
 	seq     *Sequential
 	params  []*Param // cached for ZeroGrad
 	outDim  int
+	pool    *GradPool      // input gradients of all layers
+	out     *tensor.Tensor // the gradient the last Backward returned
 }
 
 // NewMLP builds the projector with nn.Linear's default initialisation.
@@ -98,14 +100,17 @@ func NewMLP(be ops.Backend, cfg MLPConfig, rng *rand.Rand) (*MLP, error) {
 				if err != nil {
 					return nil, err
 				}
+				bn.InPlaceGrad = true // its dy is the ReLU's, which nothing else reads
 				m.BNs = append(m.BNs, bn)
 				layers = append(layers, bn)
 			}
-			layers = append(layers, &ReLU{InPlace: true, be: be})
+			layers = append(layers, &ReLU{InPlace: true, InPlaceGrad: true, be: be})
 		}
 		in = out
 	}
 	m.seq = NewSequential(layers...)
+	m.pool = NewGradPool()
+	useGradPool(m.seq, m.pool)
 	m.params = m.seq.Params()
 	return m, nil
 }
@@ -122,12 +127,16 @@ func (m *MLP) Forward(slot int, x *tensor.Tensor) (*tensor.Tensor, error) {
 	return y, nil
 }
 
-// Backward adds the parameter gradients and returns dL/dx.
+// Backward adds the parameter gradients and returns dL/dx, valid until
+// the next Backward.
 func (m *MLP) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error) {
+	m.pool.release(m.out)
+	m.out = nil
 	dx, err := m.seq.Backward(slot, dy)
 	if err != nil {
 		return nil, fmt.Errorf("mlp %s: %w", m.Config.Prefix, err)
 	}
+	m.out = dx
 	return dx, nil
 }
 

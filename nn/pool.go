@@ -15,7 +15,8 @@ type MaxPool2d struct {
 	be    ops.Backend
 	ops   map[ops.PoolSpec]ops.MaxPool
 	slots []poolSlot
-	dx    *tensor.Tensor // input gradient, shared by the slots
+	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
+	pool  *GradPool
 }
 
 type poolSlot struct {
@@ -92,12 +93,12 @@ func (p *MaxPool2d) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error
 	if err != nil {
 		return nil, err
 	}
-	p.dx = tensor.Ensure(p.dx, s.spec.N, s.spec.H, s.spec.W, s.spec.C)
-	if err := op.Backward(dy.Data, s.ws, p.dx.Data); err != nil {
+	dx := gradBuf(p.pool, &p.dx, s.spec.N, s.spec.H, s.spec.W, s.spec.C)
+	if err := op.Backward(dy.Data, s.ws, dx.Data); err != nil {
 		return nil, fmt.Errorf("nn: max pool backward: %w", err)
 	}
 	s.ready = false
-	return p.dx, nil
+	return dx, nil
 }
 
 // Params returns nil.
@@ -114,7 +115,8 @@ func (p *MaxPool2d) SetTraining(bool) {}
 type GlobalAvgPool struct {
 	be    ops.Backend
 	slots []gapSlot
-	dx    *tensor.Tensor // input gradient, shared by the slots
+	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
+	pool  *GradPool
 }
 
 type gapSlot struct {
@@ -156,12 +158,12 @@ func (g *GlobalAvgPool) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, e
 	if err := checkShape("global average pool", "", "dy", dy, s.n, s.c); err != nil {
 		return nil, err
 	}
-	g.dx = tensor.Ensure(g.dx, s.n, s.h, s.w, s.c)
-	if err := g.be.GlobalAvgPoolBackward(dy.Data, s.n, s.h*s.w, s.c, g.dx.Data); err != nil {
+	dx := gradBuf(g.pool, &g.dx, s.n, s.h, s.w, s.c)
+	if err := g.be.GlobalAvgPoolBackward(dy.Data, s.n, s.h*s.w, s.c, dx.Data); err != nil {
 		return nil, fmt.Errorf("nn: global average pool backward: %w", err)
 	}
 	s.ready = false
-	return g.dx, nil
+	return dx, nil
 }
 
 // Params returns nil.

@@ -13,13 +13,19 @@ import (
 // activation buffer. That is only correct when the producer of x does not
 // need its own output in its backward pass, which holds for Conv2d,
 // BatchNorm and Linear (they keep their inputs, not their outputs), and
-// when the caller does not need x afterwards. Backward never writes into dy.
+// when the caller does not need x afterwards.
+//
+// With InPlaceGrad set, Backward writes dL/dx over dy and returns dy's
+// tensor (only for a caller that does not read dy afterwards); otherwise
+// Backward never writes into dy.
 type ReLU struct {
-	InPlace bool
+	InPlace     bool
+	InPlaceGrad bool
 
 	be    ops.Backend
 	slots []reluSlot
-	dx    *tensor.Tensor // input gradient, shared by the slots
+	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
+	pool  *GradPool
 }
 
 type reluSlot struct {
@@ -66,12 +72,15 @@ func (r *ReLU) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if err := checkShape("relu", "", "dy", dy, s.y.Shape...); err != nil {
 		return nil, err
 	}
-	r.dx = tensor.Ensure(r.dx, dy.Shape...)
-	if err := r.be.ReLUBackward(s.y.Data, dy.Data, r.dx.Data); err != nil {
+	dx := dy
+	if !r.InPlaceGrad {
+		dx = gradBuf(r.pool, &r.dx, dy.Shape...)
+	}
+	if err := r.be.ReLUBackward(s.y.Data, dy.Data, dx.Data); err != nil {
 		return nil, fmt.Errorf("nn: relu backward: %w", err)
 	}
 	s.ready = false
-	return r.dx, nil
+	return dx, nil
 }
 
 // Params returns nil.

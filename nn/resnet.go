@@ -49,6 +49,8 @@ type ResNet struct {
 	seq        *Sequential
 	params     []*Param // cached for ZeroGrad
 	featureDim int
+	pool       *GradPool      // input gradients of all layers
+	out        *tensor.Tensor // the gradient the last Backward returned
 }
 
 // NewResNet builds the backbone with torchvision's initialisation:
@@ -103,7 +105,8 @@ func NewResNet(be ops.Backend, cfg ResNetConfig, rng *rand.Rand) (*ResNet, error
 	if r.BN1, err = NewBatchNorm(be, "bn1", cfg.Width); err != nil {
 		return nil, err
 	}
-	layers = append(layers, r.Conv1, r.BN1, &ReLU{InPlace: true, be: be})
+	r.BN1.InPlaceGrad = true
+	layers = append(layers, r.Conv1, r.BN1, &ReLU{InPlace: true, InPlaceGrad: true, be: be})
 	if r.MaxPool != nil {
 		layers = append(layers, r.MaxPool)
 	}
@@ -141,6 +144,8 @@ func NewResNet(be ops.Backend, cfg ResNetConfig, rng *rand.Rand) (*ResNet, error
 		layers = append(layers, r.FC)
 	}
 	r.seq = NewSequential(layers...)
+	r.pool = NewGradPool()
+	useGradPool(r.seq, r.pool)
 	r.params = r.seq.Params()
 	return r, nil
 }
@@ -164,11 +169,16 @@ func (r *ResNet) Forward(slot int, x *tensor.Tensor) (*tensor.Tensor, error) {
 
 // Backward adds every parameter gradient and returns the image gradient
 // (nil unless SetInputGrad(true)).
+// The returned gradient (nil when the stem skips it, as in every network
+// built here) is valid until the next Backward.
 func (r *ResNet) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error) {
+	r.pool.release(r.out)
+	r.out = nil
 	dx, err := r.seq.Backward(slot, dy)
 	if err != nil {
 		return nil, fmt.Errorf("resnet: %w", err)
 	}
+	r.out = dx
 	return dx, nil
 }
 

@@ -10,6 +10,8 @@ import (
 // reverse order.
 type Sequential struct {
 	Layers []Layer
+
+	pool *GradPool // gives back the gradients passed between the layers
 }
 
 // NewSequential returns a chain of the given layers.
@@ -28,17 +30,25 @@ func (q *Sequential) Forward(slot int, x *tensor.Tensor) (*tensor.Tensor, error)
 
 // Backward runs every layer's Backward in reverse order. Only the first
 // layer may return a nil input gradient (a skipped image gradient).
+// With a gradient pool, each gradient passed between two layers is given
+// back once its consumer has returned (the caller's dy and the returned
+// gradient are not).
 func (q *Sequential) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error) {
+	g := dy
 	for i := len(q.Layers) - 1; i >= 0; i-- {
-		var err error
-		if dy, err = q.Layers[i].Backward(slot, dy); err != nil {
+		dx, err := q.Layers[i].Backward(slot, g)
+		if err != nil {
 			return nil, fmt.Errorf("sequential layer %d: %w", i, err)
 		}
-		if dy == nil && i > 0 {
+		if dx == nil && i > 0 {
 			return nil, fmt.Errorf("nn: sequential layer %d returned no input gradient", i)
 		}
+		if g != dy && g != dx {
+			q.pool.release(g)
+		}
+		g = dx
 	}
-	return dy, nil
+	return g, nil
 }
 
 // Params concatenates the layers' parameters in order.

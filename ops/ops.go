@@ -76,7 +76,7 @@ type BatchNorm interface {
 	// ForwardInfer uses the given running statistics.
 	ForwardInfer(x, gamma, beta, runMean, runVar, y []float32) error
 	// Backward is the training-mode gradient given the statistics saved by
-	// ForwardTrain; it writes dx, dgamma and dbeta.
+	// ForwardTrain; it writes dx, dgamma and dbeta. dx may alias dy.
 	Backward(x, gamma, mean, variance, dy, dx, dgamma, dbeta []float32) error
 }
 

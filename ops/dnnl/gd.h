@@ -10,25 +10,43 @@
 #include <stddef.h>
 #include <oneapi/dnnl/dnnl.h>
 
+// Shared buffers of a context. Operators of one context never run
+// concurrently and keep nothing in these between calls, so every operator
+// uses the same few buffers for what it needs only during a call: the
+// primitives' scratchpads, the weights in a primitive's layout, and the
+// bfloat16 copies of activations. Each buffer grows to the largest size any
+// operator reserved when it was created, so steady-state calls allocate
+// nothing, and memory is the largest need, not the sum over all layers.
+enum {
+	GD_BUF_X,       // bfloat16 source (forward or backward weights)
+	GD_BUF_DY_BD,   // bfloat16 output gradient for backward data
+	GD_BUF_DY_BW,   // bfloat16 output gradient for backward weights
+	GD_BUF_W,       // weights in the primitive's layout
+	GD_BUF_DW,      // weight gradient in the primitive's layout
+	GD_BUF_SCRATCH, // primitive scratchpads
+	GD_NBUF
+};
+
 // gd_ctx is one backend: a CPU engine, an in-order stream, the primitive
-// attributes every primitive is created with (user-managed scratchpad) and
-// the OpenMP thread count applied before each call.
+// attributes every primitive is created with (user-managed scratchpad),
+// the OpenMP thread count applied before each call, and the shared buffers.
 typedef struct {
 	dnnl_engine_t eng;
 	dnnl_stream_t stream;
 	dnnl_primitive_attr_t attr;
 	int threads;
 	// bf16 makes convolutions compute in bfloat16 (see gd_conv.c): their
-	// float32 inputs are converted into the three shared scratch buffers
-	// below on entry, outputs and gradients stay float32.
+	// float32 inputs are converted into shared buffers on entry, outputs
+	// and gradients stay float32.
 	int bf16;
-	void *bf_buf[3];
-	size_t bf_cap[3];
+	void *buf[GD_NBUF];
+	size_t cap[GD_NBUF], want[GD_NBUF];
 	const char *where; // the step that failed last
 } gd_ctx;
 
-// gd_prim is a primitive with its own scratchpad memory (NULL when the
-// primitive needs none), allocated once at creation.
+// gd_prim is a primitive with its scratchpad memory (NULL when the
+// primitive needs none), bound to the context's shared scratchpad buffer at
+// each execution.
 typedef struct {
 	dnnl_primitive_t p;
 	dnnl_memory_t scratch;
@@ -115,7 +133,9 @@ void gd_set_threads(gd_ctx *c);
 dnnl_status_t gd_md(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag);
 dnnl_status_t gd_md_dt(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_data_type_t dt,
 	dnnl_format_tag_t tag);
-void *gd_ctx_bf_buf(gd_ctx *c, int i, size_t bytes);
+void gd_ctx_reserve(gd_ctx *c, int i, size_t bytes);
+void *gd_ctx_buf(gd_ctx *c, int i);
+dnnl_status_t gd_bind_shared(gd_ctx *c, dnnl_memory_t m, int i);
 dnnl_status_t gd_mem(dnnl_memory_t *m, gd_ctx *c, const dnnl_memory_desc_t *md, int allocate);
 dnnl_status_t gd_prim_create(gd_prim *p, gd_ctx *c, const_dnnl_primitive_desc_t pd);
 void gd_prim_destroy(gd_prim *p);

@@ -34,22 +34,35 @@ void gd_ctx_destroy(gd_ctx *c) {
 	if (c->attr) dnnl_primitive_attr_destroy(c->attr);
 	if (c->stream) dnnl_stream_destroy(c->stream);
 	if (c->eng) dnnl_engine_destroy(c->eng);
-	for (int i = 0; i < 3; i++) free(c->bf_buf[i]);
+	for (int i = 0; i < GD_NBUF; i++) free(c->buf[i]);
 	free(c);
 }
 
-// gd_ctx_bf_buf returns shared scratch buffer i (0, 1 or 2) with room for at
-// least bytes, growing it when needed (64-byte aligned), or NULL when out of
-// memory. Operators of one context never run concurrently, so operators
-// share these buffers for their bfloat16 copies of inputs.
-void *gd_ctx_bf_buf(gd_ctx *c, int i, size_t bytes) {
-	if (c->bf_cap[i] >= bytes) return c->bf_buf[i];
-	free(c->bf_buf[i]);
-	c->bf_cap[i] = 0;
-	size_t sz = (bytes + 63) / 64 * 64;
-	c->bf_buf[i] = aligned_alloc(64, sz);
-	if (c->bf_buf[i]) c->bf_cap[i] = sz;
-	return c->bf_buf[i];
+// gd_ctx_reserve records that shared buffer i must hold bytes (called when
+// an operator is created).
+void gd_ctx_reserve(gd_ctx *c, int i, size_t bytes) {
+	if (bytes > c->want[i]) c->want[i] = bytes;
+}
+
+// gd_ctx_buf returns shared buffer i, first growing it (64-byte aligned) to
+// the largest size reserved, or NULL when out of memory. It allocates only
+// after an operator with a larger need was created.
+void *gd_ctx_buf(gd_ctx *c, int i) {
+	if (c->cap[i] >= c->want[i] && c->buf[i]) return c->buf[i];
+	free(c->buf[i]);
+	c->cap[i] = 0;
+	size_t sz = (c->want[i] + 63) / 64 * 64;
+	if (sz == 0) sz = 64;
+	c->buf[i] = aligned_alloc(64, sz);
+	if (c->buf[i]) c->cap[i] = sz;
+	return c->buf[i];
+}
+
+// gd_bind_shared binds memory m to shared buffer i.
+dnnl_status_t gd_bind_shared(gd_ctx *c, dnnl_memory_t m, int i) {
+	void *p = gd_ctx_buf(c, i);
+	if (!p) return dnnl_out_of_memory;
+	return dnnl_memory_set_data_handle(m, p);
 }
 
 // gd_set_threads applies the backend's thread count. omp_set_num_threads
@@ -88,7 +101,8 @@ dnnl_status_t gd_prim_create(gd_prim *p, gd_ctx *c, const_dnnl_primitive_desc_t 
 	if (st != dnnl_success) return st;
 	const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
 	if (smd && dnnl_memory_desc_get_size(smd) > 0) {
-		st = gd_mem(&p->scratch, c, smd, 1);
+		gd_ctx_reserve(c, GD_BUF_SCRATCH, dnnl_memory_desc_get_size(smd));
+		st = gd_mem(&p->scratch, c, smd, 0);
 		if (st != dnnl_success) {
 			dnnl_primitive_destroy(p->p);
 			p->p = NULL;
@@ -125,6 +139,8 @@ dnnl_status_t gd_unbind(const dnnl_memory_t *mems, size_t n) {
 // (the scratchpad).
 dnnl_status_t gd_exec(gd_ctx *c, gd_prim *p, int nargs, dnnl_exec_arg_t *args) {
 	if (p->scratch) {
+		dnnl_status_t st = gd_bind_shared(c, p->scratch, GD_BUF_SCRATCH);
+		if (st != dnnl_success) return st;
 		args[nargs].arg = DNNL_ARG_SCRATCHPAD;
 		args[nargs].memory = p->scratch;
 		nargs++;

@@ -34,6 +34,7 @@ struct gd_conv {
 		dnnl_memory_t m;
 		gd_prim re;
 		size_t bytes;
+		int buf; // the shared buffer it lives in
 	} x_fwd, dy_bd, x_bw, dy_bw;
 	int dy_shared; // backward weights reads dy_bd (same layout)
 };
@@ -67,7 +68,8 @@ void gd_conv_destroy(gd_conv *cv) {
 static dnnl_status_t conv_weights(gd_ctx *c, const dnnl_memory_desc_t *pmd, const dnnl_memory_desc_t *umd,
 	int to_prim, dnnl_memory_t *mem, gd_prim *re) {
 	if (dnnl_memory_desc_equal(pmd, umd)) return dnnl_success;
-	dnnl_status_t st = gd_mem(mem, c, pmd, 1);
+	gd_ctx_reserve(c, to_prim ? GD_BUF_W : GD_BUF_DW, dnnl_memory_desc_get_size(pmd));
+	dnnl_status_t st = gd_mem(mem, c, pmd, 0);
 	if (st != dnnl_success) return st;
 	return to_prim ? gd_reorder_create(re, c, umd, pmd) : gd_reorder_create(re, c, pmd, umd);
 }
@@ -75,11 +77,13 @@ static dnnl_status_t conv_weights(gd_ctx *c, const dnnl_memory_desc_t *pmd, cons
 // conv_bf_create prepares a bfloat16 copy in the primitive's layout pmd of
 // a float32 NHWC tensor described by umd: a memory without buffer (bound to
 // a scratch buffer per call) and the converting reorder.
-static dnnl_status_t conv_bf_create(gd_ctx *c, struct conv_bf *b, const dnnl_memory_desc_t *umd,
+static dnnl_status_t conv_bf_create(gd_ctx *c, struct conv_bf *b, int buf, const dnnl_memory_desc_t *umd,
 	const dnnl_memory_desc_t *pmd) {
+	b->buf = buf;
 	dnnl_status_t st = gd_mem(&b->m, c, pmd, 0);
 	if (st != dnnl_success) return st;
 	b->bytes = dnnl_memory_desc_get_size(pmd);
+	gd_ctx_reserve(c, b->buf, b->bytes);
 	return gd_reorder_create(&b->re, c, umd, pmd);
 }
 
@@ -170,13 +174,13 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 	if (c->bf16) {
 		const dnnl_memory_desc_t *dy_bd_md = dnnl_primitive_desc_query_md(cv->bwd_d_pd, dnnl_query_diff_dst_md, 0);
 		const dnnl_memory_desc_t *dy_bw_md = dnnl_primitive_desc_query_md(cv->bwd_w_pd, dnnl_query_diff_dst_md, 0);
-		GD_TRY(conv_bf_create(c, &cv->x_fwd, &src_md, dnnl_primitive_desc_query_md(cv->fwd_pd, dnnl_query_src_md, 0)),
+		GD_TRY(conv_bf_create(c, &cv->x_fwd, GD_BUF_X, &src_md, dnnl_primitive_desc_query_md(cv->fwd_pd, dnnl_query_src_md, 0)),
 			"forward x to bfloat16");
-		GD_TRY(conv_bf_create(c, &cv->dy_bd, &dst_md, dy_bd_md), "backward-data dy to bfloat16");
-		GD_TRY(conv_bf_create(c, &cv->x_bw, &src_md, dnnl_primitive_desc_query_md(cv->bwd_w_pd, dnnl_query_src_md, 0)),
+		GD_TRY(conv_bf_create(c, &cv->dy_bd, GD_BUF_DY_BD, &dst_md, dy_bd_md), "backward-data dy to bfloat16");
+		GD_TRY(conv_bf_create(c, &cv->x_bw, GD_BUF_X, &src_md, dnnl_primitive_desc_query_md(cv->bwd_w_pd, dnnl_query_src_md, 0)),
 			"backward-weights x to bfloat16");
 		cv->dy_shared = dnnl_memory_desc_equal(dy_bd_md, dy_bw_md);
-		if (!cv->dy_shared) GD_TRY(conv_bf_create(c, &cv->dy_bw, &dst_md, dy_bw_md), "backward-weights dy to bfloat16");
+		if (!cv->dy_shared) GD_TRY(conv_bf_create(c, &cv->dy_bw, GD_BUF_DY_BW, &dst_md, dy_bw_md), "backward-weights dy to bfloat16");
 	}
 	*out = cv;
 	return dnnl_success;
@@ -193,13 +197,11 @@ static dnnl_status_t conv_unbind(gd_conv *cv) {
 }
 
 // conv_to_bf16 converts the float32 memory src (already bound) into the
-// bfloat16 copy b, bound to the context's scratch buffer buf; it leaves
+// bfloat16 copy b, bound to its shared buffer; it leaves
 // *out pointing at the memory the primitive should read.
-static dnnl_status_t conv_to_bf16(gd_conv *cv, int buf, struct conv_bf *b, dnnl_memory_t src, dnnl_memory_t *out) {
+static dnnl_status_t conv_to_bf16(gd_conv *cv, struct conv_bf *b, dnnl_memory_t src, dnnl_memory_t *out) {
 	gd_ctx *c = cv->c;
-	void *p = gd_ctx_bf_buf(c, buf, b->bytes);
-	if (!p) return dnnl_out_of_memory;
-	dnnl_status_t st = gd_bind(b->m, p);
+	dnnl_status_t st = gd_bind_shared(c, b->m, b->buf);
 	if (st != dnnl_success) return st;
 	*out = b->m;
 	return gd_reorder(c, &b->re, src, b->m);
@@ -215,10 +217,11 @@ dnnl_status_t gd_conv_forward(gd_conv *cv, float *x, float *w, float *b, float *
 	if (cv->bias) GD_TRY(gd_bind(cv->b, b), "bind b");
 	dnnl_memory_t wp = cv->w, xp = cv->x;
 	if (cv->w_fwd) {
+		GD_TRY(gd_bind_shared(c, cv->w_fwd, GD_BUF_W), "bind layout weights");
 		GD_TRY(gd_reorder(c, &cv->re_w_fwd, cv->w, cv->w_fwd), "reorder weights");
 		wp = cv->w_fwd;
 	}
-	if (c->bf16) GD_TRY(conv_to_bf16(cv, 0, &cv->x_fwd, cv->x, &xp), "x to bfloat16");
+	if (c->bf16) GD_TRY(conv_to_bf16(cv, &cv->x_fwd, cv->x, &xp), "x to bfloat16");
 	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_WEIGHTS, wp}, {DNNL_ARG_DST, cv->y},
 		{DNNL_ARG_BIAS, cv->b}};
 	GD_TRY(gd_exec(c, &cv->fwd, cv->bias ? 4 : 3, args), "execute forward");
@@ -238,16 +241,17 @@ dnnl_status_t gd_conv_backward(gd_conv *cv, float *x, float *w, float *dy, float
 	// dyp feeds backward data, dyw and xp backward weights.
 	dnnl_memory_t xp = cv->x, dyp = cv->dy, dyw = cv->dy;
 	if (c->bf16) {
-		GD_TRY(conv_to_bf16(cv, 1, &cv->dy_bd, cv->dy, &dyp), "dy to bfloat16");
+		GD_TRY(conv_to_bf16(cv, &cv->dy_bd, cv->dy, &dyp), "dy to bfloat16");
 		dyw = dyp;
-		if (!cv->dy_shared) GD_TRY(conv_to_bf16(cv, 2, &cv->dy_bw, cv->dy, &dyw), "dy to bfloat16");
-		GD_TRY(conv_to_bf16(cv, 0, &cv->x_bw, cv->x, &xp), "x to bfloat16");
+		if (!cv->dy_shared) GD_TRY(conv_to_bf16(cv, &cv->dy_bw, cv->dy, &dyw), "dy to bfloat16");
+		GD_TRY(conv_to_bf16(cv, &cv->x_bw, cv->x, &xp), "x to bfloat16");
 	}
 	if (dx) {
 		GD_TRY(gd_bind(cv->w, w), "bind w");
 		GD_TRY(gd_bind(cv->dx, dx), "bind dx");
 		dnnl_memory_t wp = cv->w;
 		if (cv->w_bd) {
+			GD_TRY(gd_bind_shared(c, cv->w_bd, GD_BUF_W), "bind layout weights");
 			GD_TRY(gd_reorder(c, &cv->re_w_bd, cv->w, cv->w_bd), "reorder weights");
 			wp = cv->w_bd;
 		}
@@ -263,6 +267,7 @@ dnnl_status_t gd_conv_backward(gd_conv *cv, float *x, float *w, float *dy, float
 			dbm = cv->db;
 		}
 	}
+	if (cv->dw_bw) GD_TRY(gd_bind_shared(c, cv->dw_bw, GD_BUF_DW), "bind layout weight gradient");
 	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_DIFF_DST, dyw},
 		{DNNL_ARG_DIFF_WEIGHTS, cv->dw_bw ? cv->dw_bw : cv->dw}, {DNNL_ARG_DIFF_BIAS, dbm}};
 	GD_TRY(gd_exec(c, &cv->bwd_w, cv->bias ? 4 : 3, args), "execute backward weights");
