@@ -11,9 +11,14 @@
 // stay unchanged until the slot's Backward.
 //
 // Buffers. Activations are allocated on first use per slot and shape and
-// reused across steps; operators are created once per shape. Input-gradient
-// buffers are shared by the slots: a tensor returned by Backward is valid
-// until the next Backward call of the same layer.
+// reused across steps; operators are created once per shape. Input
+// gradients are not kept per layer in a network: ResNet and MLP lend them
+// from a GradPool and give each back once consumed, and batch norm and ReLU
+// compute theirs in place where the builders know the incoming gradient has
+// no other reader (so the backward pass holds only the gradients still
+// alive, as autograd does). A tensor returned by a network's Backward is
+// valid until its next Backward; a layer built on its own keeps a private
+// input-gradient buffer, valid until its next Backward.
 //
 // Gradients. Backward ACCUMULATES parameter gradients into Param.Grad (so
 // the two views add up); call ZeroGrad (or the optimizer's) before a step.
