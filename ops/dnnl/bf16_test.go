@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/corinfomax/corinfomax/ops"
 	"github.com/corinfomax/corinfomax/ops/ref"
 )
 
@@ -105,5 +106,35 @@ func TestBF16ConvDiffersFromFP32(t *testing.T) {
 	}
 	if rel := worst / scale; rel < 1e-4 || rel > 5e-2 {
 		t.Fatalf("bf16 forward differs from fp32 by %.3g of the largest output; want bfloat16 rounding (1e-4 .. 5e-2)", rel)
+	}
+}
+
+// TestBF16ConvKernels checks that bfloat16 convolutions of ResNet shapes run
+// on oneDNN's avx512_core_bf16 kernels, not on its (slow) reference kernels:
+// oneDNN silently falls back to "ref" for layout combinations its fast
+// kernels do not take (it does for format "any" sources next to a float32
+// NHWC output), which would make --precision bf16 many times slower.
+func TestBF16ConvKernels(t *testing.T) {
+	if !BF16Supported() {
+		return // TestBF16ConvMatchesRefOnRoundedInputs checks the refusal
+	}
+	d, err := NewWithOptions(Options{Threads: 2, BF16: true})
+	mustNoErr(t, "NewWithOptions(BF16)", err)
+	defer d.Close()
+	for _, s := range []ops.ConvSpec{
+		{N: 8, H: 32, W: 32, C: 3, K: 16, KH: 3, KW: 3, Stride: 1, Pad: 1},  // CIFAR stem
+		{N: 8, H: 32, W: 32, C: 16, K: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}, // layer1
+		{N: 8, H: 32, W: 32, C: 16, K: 32, KH: 3, KW: 3, Stride: 2, Pad: 1}, // layer2.0.conv1
+		{N: 8, H: 32, W: 32, C: 16, K: 32, KH: 1, KW: 1, Stride: 2, Pad: 0}, // downsample
+		{N: 8, H: 28, W: 28, C: 1, K: 16, KH: 3, KW: 3, Stride: 1, Pad: 1},  // Fashion-MNIST stem
+		{N: 8, H: 64, W: 64, C: 3, K: 64, KH: 7, KW: 7, Stride: 2, Pad: 3},  // ImageNet stem
+	} {
+		op, err := d.Conv(s)
+		mustNoErr(t, "Conv", err)
+		for i, impl := range op.(*conv).impl() {
+			if !strings.Contains(impl, "bf16") {
+				t.Errorf("%+v: %s runs on %q, want an avx512_core_bf16 kernel", s, [...]string{"forward", "backward data", "backward weights"}[i], impl)
+			}
+		}
 	}
 }
