@@ -40,7 +40,7 @@ type BatchNorm struct {
 	ops      map[ops.BNSpec]ops.BatchNorm
 	slots    []bnSlot
 	dx       *tensor.Tensor // input gradient, shared by the slots (without a pool)
-	pool     *GradPool
+	pool     *gradPool
 	dgamma   *tensor.Tensor // scratch, added into Weight.Grad
 	dbeta    *tensor.Tensor // scratch, added into Bias.Grad
 }

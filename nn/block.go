@@ -19,7 +19,7 @@ type residual struct {
 	downsample *Sequential // nil: identity shortcut
 	relu       *ReLU       // in place on the sum
 	name       string
-	pool       *GradPool // gives back the shortcut's gradients
+	pool       *gradPool // gives back the shortcut's gradients
 }
 
 // Forward computes relu(main(x) + shortcut(x)). The sum is written over

@@ -23,7 +23,7 @@ type Conv2d struct {
 	ops   map[ops.ConvSpec]ops.Conv
 	slots []convSlot
 	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
-	pool  *GradPool
+	pool  *gradPool
 	dw    *tensor.Tensor // weight-gradient scratch, added into Weight.Grad
 	db    *tensor.Tensor // bias-gradient scratch
 }

@@ -2,7 +2,7 @@ package nn
 
 import "github.com/corinfomax/corinfomax/tensor"
 
-// GradPool lends input-gradient buffers to the layers of one network, so
+// gradPool lends input-gradient buffers to the layers of one network, so
 // that a backward pass holds only the gradients still to be consumed
 // instead of one buffer per layer (DESIGN: peak memory of a two-view step
 // no higher than PyTorch's, which frees gradients as autograd consumes
@@ -18,19 +18,19 @@ import "github.com/corinfomax/corinfomax/tensor"
 // length and reused across steps: steady-state steps allocate nothing.
 //
 // A layer without a pool (built on its own, as in the layer tests) keeps
-// a private buffer per layer. A GradPool is not safe for concurrent use.
-type GradPool struct {
+// a private buffer per layer. A gradPool is not safe for concurrent use.
+type gradPool struct {
 	free map[int][]*tensor.Tensor
 	lent map[*tensor.Tensor]bool
 }
 
-// NewGradPool returns an empty pool.
-func NewGradPool() *GradPool {
-	return &GradPool{free: map[int][]*tensor.Tensor{}, lent: map[*tensor.Tensor]bool{}}
+// newGradPool returns an empty pool.
+func newGradPool() *gradPool {
+	return &gradPool{free: map[int][]*tensor.Tensor{}, lent: map[*tensor.Tensor]bool{}}
 }
 
 // get lends a tensor of the given shape (contents undefined).
-func (p *GradPool) get(shape ...int) *tensor.Tensor {
+func (p *gradPool) get(shape ...int) *tensor.Tensor {
 	n := tensor.Numel(shape)
 	var t *tensor.Tensor
 	if f := p.free[n]; len(f) > 0 {
@@ -46,7 +46,7 @@ func (p *GradPool) get(shape ...int) *tensor.Tensor {
 
 // release takes back a tensor lent by get; anything else (nil, a private
 // buffer, a caller's tensor, a tensor already given back) is ignored.
-func (p *GradPool) release(t *tensor.Tensor) {
+func (p *gradPool) release(t *tensor.Tensor) {
 	if p == nil || t == nil || !p.lent[t] {
 		return
 	}
@@ -56,7 +56,7 @@ func (p *GradPool) release(t *tensor.Tensor) {
 
 // gradBuf returns a layer's input-gradient buffer: lent by pool when the
 // layer has one, else the layer's private buffer, allocated on first use.
-func gradBuf(pool *GradPool, private **tensor.Tensor, shape ...int) *tensor.Tensor {
+func gradBuf(pool *gradPool, private **tensor.Tensor, shape ...int) *tensor.Tensor {
 	if pool != nil {
 		return pool.get(shape...)
 	}
@@ -67,31 +67,31 @@ func gradBuf(pool *GradPool, private **tensor.Tensor, shape ...int) *tensor.Tens
 // gradPooled is a layer that takes its input gradients from a pool (and,
 // for containers, hands the pool to its children).
 type gradPooled interface {
-	setGradPool(*GradPool)
+	setGradPool(*gradPool)
 }
 
 // useGradPool gives p to l and, through containers, to every layer below.
-func useGradPool(l Layer, p *GradPool) {
+func useGradPool(l Layer, p *gradPool) {
 	if g, ok := l.(gradPooled); ok {
 		g.setGradPool(p)
 	}
 }
 
-func (c *Conv2d) setGradPool(p *GradPool)        { c.pool = p }
-func (b *BatchNorm) setGradPool(p *GradPool)     { b.pool = p }
-func (r *ReLU) setGradPool(p *GradPool)          { r.pool = p }
-func (l *Linear) setGradPool(p *GradPool)        { l.pool = p }
-func (m *MaxPool2d) setGradPool(p *GradPool)     { m.pool = p }
-func (g *GlobalAvgPool) setGradPool(p *GradPool) { g.pool = p }
+func (c *Conv2d) setGradPool(p *gradPool)        { c.pool = p }
+func (b *BatchNorm) setGradPool(p *gradPool)     { b.pool = p }
+func (r *ReLU) setGradPool(p *gradPool)          { r.pool = p }
+func (l *Linear) setGradPool(p *gradPool)        { l.pool = p }
+func (m *MaxPool2d) setGradPool(p *gradPool)     { m.pool = p }
+func (g *GlobalAvgPool) setGradPool(p *gradPool) { g.pool = p }
 
-func (q *Sequential) setGradPool(p *GradPool) {
+func (q *Sequential) setGradPool(p *gradPool) {
 	q.pool = p
 	for _, l := range q.Layers {
 		useGradPool(l, p)
 	}
 }
 
-func (r *residual) setGradPool(p *GradPool) {
+func (r *residual) setGradPool(p *gradPool) {
 	r.pool = p
 	useGradPool(r.main, p)
 	if r.downsample != nil {

@@ -13,7 +13,7 @@
 // Buffers. Activations are allocated on first use per slot and shape and
 // reused across steps; operators are created once per shape. Input
 // gradients are not kept per layer in a network: ResNet and MLP lend them
-// from a GradPool and give each back once consumed, and batch norm and ReLU
+// from a gradient pool and give each back once consumed, and batch norm and ReLU
 // compute theirs in place where the builders know the incoming gradient has
 // no other reader (so the backward pass holds only the gradients still
 // alive, as autograd does). A tensor returned by a network's Backward is

@@ -20,7 +20,7 @@ type Linear struct {
 	ops   map[ops.LinearSpec]ops.Linear
 	slots []linearSlot
 	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
-	pool  *GradPool
+	pool  *gradPool
 	dw    *tensor.Tensor // scratch, added into Weight.Grad
 	db    *tensor.Tensor // scratch, added into Bias.Grad
 }

@@ -59,7 +59,7 @@ type MLP struct {
 	seq     *Sequential
 	params  []*Param // cached for ZeroGrad
 	outDim  int
-	pool    *GradPool      // input gradients of all layers
+	pool    *gradPool      // input gradients of all layers
 	out     *tensor.Tensor // the gradient the last Backward returned
 }
 
@@ -109,7 +109,7 @@ func NewMLP(be ops.Backend, cfg MLPConfig, rng *rand.Rand) (*MLP, error) {
 		in = out
 	}
 	m.seq = NewSequential(layers...)
-	m.pool = NewGradPool()
+	m.pool = newGradPool()
 	useGradPool(m.seq, m.pool)
 	m.params = m.seq.Params()
 	return m, nil

@@ -16,7 +16,7 @@ type MaxPool2d struct {
 	ops   map[ops.PoolSpec]ops.MaxPool
 	slots []poolSlot
 	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
-	pool  *GradPool
+	pool  *gradPool
 }
 
 type poolSlot struct {
@@ -116,7 +116,7 @@ type GlobalAvgPool struct {
 	be    ops.Backend
 	slots []gapSlot
 	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
-	pool  *GradPool
+	pool  *gradPool
 }
 
 type gapSlot struct {

@@ -25,7 +25,7 @@ type ReLU struct {
 	be    ops.Backend
 	slots []reluSlot
 	dx    *tensor.Tensor // input gradient, shared by the slots (without a pool)
-	pool  *GradPool
+	pool  *gradPool
 }
 
 type reluSlot struct {

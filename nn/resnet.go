@@ -49,7 +49,7 @@ type ResNet struct {
 	seq        *Sequential
 	params     []*Param // cached for ZeroGrad
 	featureDim int
-	pool       *GradPool      // input gradients of all layers
+	pool       *gradPool      // input gradients of all layers
 	out        *tensor.Tensor // the gradient the last Backward returned
 }
 
@@ -144,7 +144,7 @@ func NewResNet(be ops.Backend, cfg ResNetConfig, rng *rand.Rand) (*ResNet, error
 		layers = append(layers, r.FC)
 	}
 	r.seq = NewSequential(layers...)
-	r.pool = NewGradPool()
+	r.pool = newGradPool()
 	useGradPool(r.seq, r.pool)
 	r.params = r.seq.Params()
 	return r, nil

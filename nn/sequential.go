@@ -11,7 +11,7 @@ import (
 type Sequential struct {
 	Layers []Layer
 
-	pool *GradPool // gives back the gradients passed between the layers
+	pool *gradPool // gives back the gradients passed between the layers
 }
 
 // NewSequential returns a chain of the given layers.
