@@ -53,28 +53,8 @@ func TestBF16ConvMatchesRefOnRoundedInputs(t *testing.T) {
 		want, err := rb.Conv(s)
 		mustNoErr(t, "ref Conv", err)
 		c := newConvCase(r, s)
-		oh, ow := s.OutHW()
-		ny, nw := s.N*oh*ow*s.K, s.K*s.C*s.KH*s.KW
-		xr, wr, dyr := roundBF16(c.x), roundBF16(c.w), roundBF16(c.dy)
-
-		y, yRef := garbage(ny), make([]float32, ny)
-		mustNoErr(t, "dnnl forward", op.Forward(c.x, c.w, c.b, y))
-		mustNoErr(t, "ref forward", want.Forward(xr, wr, c.b, yRef))
-		assertClose(t, name+" y", y, yRef)
-
-		dx, dw := garbage(len(c.x)), garbage(nw)
-		dxRef, dwRef := make([]float32, len(c.x)), make([]float32, nw)
-		var db, dbRef []float32
-		if s.Bias {
-			db, dbRef = garbage(s.K), make([]float32, s.K)
-		}
-		mustNoErr(t, "dnnl backward", op.Backward(c.x, c.w, c.dy, dx, dw, db))
-		mustNoErr(t, "ref backward", want.Backward(xr, wr, dyr, dxRef, dwRef, dbRef))
-		assertClose(t, name+" dx", dx, dxRef)
-		assertClose(t, name+" dw", dw, dwRef)
-		if s.Bias {
-			assertClose(t, name+" db", db, dbRef)
-		}
+		rc := convCase{x: roundBF16(c.x), w: roundBF16(c.w), b: c.b, dy: roundBF16(c.dy)}
+		checkConvAgainst(t, name, s, op, want, c, rc)
 	}
 }
 

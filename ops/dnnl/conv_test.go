@@ -56,11 +56,18 @@ func newConvCase(r *rand.Rand, s ops.ConvSpec) convCase {
 // with want, the reference operator.
 func checkConv(t *testing.T, name string, s ops.ConvSpec, op, want ops.Conv, c convCase) {
 	t.Helper()
+	checkConvAgainst(t, name, s, op, want, c, c)
+}
+
+// checkConvAgainst runs op on c and the reference want on rc (c itself, or
+// c with its inputs rounded as op rounds them) and compares every output.
+func checkConvAgainst(t *testing.T, name string, s ops.ConvSpec, op, want ops.Conv, c, rc convCase) {
+	t.Helper()
 	oh, ow := s.OutHW()
 	ny, nw := s.N*oh*ow*s.K, s.K*s.C*s.KH*s.KW
 	y, yRef := garbage(ny), make([]float32, ny)
 	mustNoErr(t, "dnnl forward", op.Forward(c.x, c.w, c.b, y))
-	mustNoErr(t, "ref forward", want.Forward(c.x, c.w, c.b, yRef))
+	mustNoErr(t, "ref forward", want.Forward(rc.x, rc.w, rc.b, yRef))
 	assertClose(t, name+" y", y, yRef)
 
 	dx, dw := garbage(len(c.x)), garbage(nw)
@@ -70,7 +77,7 @@ func checkConv(t *testing.T, name string, s ops.ConvSpec, op, want ops.Conv, c c
 		db, dbRef = garbage(s.K), make([]float32, s.K)
 	}
 	mustNoErr(t, "dnnl backward", op.Backward(c.x, c.w, c.dy, dx, dw, db))
-	mustNoErr(t, "ref backward", want.Backward(c.x, c.w, c.dy, dxRef, dwRef, dbRef))
+	mustNoErr(t, "ref backward", want.Backward(rc.x, rc.w, rc.dy, dxRef, dwRef, dbRef))
 	assertClose(t, name+" dx", dx, dxRef)
 	assertClose(t, name+" dw", dw, dwRef)
 	if s.Bias {
