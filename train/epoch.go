@@ -13,11 +13,18 @@ import (
 	"github.com/corinfomax/corinfomax/ssl"
 )
 
-// endEpoch logs the epoch's covariance spectrum and online kNN accuracy,
-// then writes the checkpoint and the report.
-func (t *Trainer) endEpoch(ctx context.Context) error {
+// endEpoch logs the epoch's training time and throughput (secs and imgs:
+// wall-clock seconds and two-view images of the epoch's steps, data loading
+// included; only the part after the resume point for a resumed epoch), its
+// covariance spectrum and online kNN accuracy, then writes the checkpoint
+// and the report.
+func (t *Trainer) endEpoch(ctx context.Context, secs float64, imgs int) error {
 	epoch := t.epoch + 1
-	rec := map[string]any{"type": "epoch", "epoch": epoch, "step": t.step, "skipped_steps": t.skipped}
+	rec := map[string]any{"type": "epoch", "epoch": epoch, "step": t.step, "skipped_steps": t.skipped,
+		"train_seconds": secs}
+	if secs > 0 {
+		rec["images_per_sec"] = float64(imgs) / secs
+	}
 	if sp, err := t.spectrum(); err == nil {
 		rec["spectrum"] = map[string]any{"below_1e-8": sp.Below1e8, "above_1e-1": sp.Above1e1,
 			"effective_rank": sp.EffectiveRank, "dim": len(sp.Eigenvalues)}

@@ -204,6 +204,7 @@ func (t *Trainer) run(ctx context.Context) (*Summary, error) {
 	start := time.Now()
 	for ; t.epoch < cfg.Epochs; t.epoch++ {
 		lr := sched.At(t.epoch)
+		epochStart, epochImgs := time.Now(), 0
 		it := t.loader.Epoch(ctx, t.epoch, t.stepInEpoch)
 		for t.stepInEpoch < spe {
 			if cfg.ScheduleUnit == "step" {
@@ -233,6 +234,7 @@ func (t *Trainer) run(ctx context.Context) (*Summary, error) {
 			t.step++
 			t.stepInEpoch++
 			imgs += 2 * b.N
+			epochImgs += 2 * b.N
 			ips := float64(2*b.N) / time.Since(stepStart).Seconds()
 			if skippedStep {
 				t.skipped++
@@ -259,7 +261,7 @@ func (t *Trainer) run(ctx context.Context) (*Summary, error) {
 		if cfg.MaxSteps > 0 && t.step >= cfg.MaxSteps && t.stepInEpoch < spe {
 			break // stop mid-epoch: the checkpoint below records the position
 		}
-		if err := t.endEpoch(ctx); err != nil {
+		if err := t.endEpoch(ctx, time.Since(epochStart).Seconds(), epochImgs); err != nil {
 			return nil, err
 		}
 		t.stepInEpoch = 0
