@@ -5,8 +5,8 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
-	"strings"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
