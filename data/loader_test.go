@@ -5,8 +5,8 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"runtime"
 	"testing"
 	"time"
 )
