@@ -21,13 +21,6 @@ type LoaderConfig struct {
 	// Eval replaces the augmentation by the deterministic evaluation
 	// transform (Augmenter.Eval at Pipeline.Views[0].Size) for every view.
 	Eval bool
-	// OnDemand makes Next fill each batch when it is asked for, with the
-	// Workers splitting the batch's images, instead of goroutines
-	// prefetching batches ahead. The caller then waits for the batch (a
-	// few percent of a training step), but nothing competes with its
-	// compute threads for the cores while it computes. Batches are the
-	// same in both modes.
-	OnDemand bool
 }
 
 // Batch is one batch of augmented views. X[v] holds view v as NHWC float32
@@ -174,12 +167,6 @@ type EpochIter struct {
 	wg      sync.WaitGroup
 	cur     *Batch
 	err     error
-
-	// On-demand mode: the next step, the one batch buffer and a scratch
-	// per worker.
-	step    int
-	batch   *Batch
-	workers []*workerState
 }
 
 // job is one batch being filled by a worker.
@@ -202,19 +189,17 @@ func (l *Loader) Epoch(ctx context.Context, epoch int, startStep int) *EpochIter
 		return it
 	}
 	it.order = l.order(epoch)
-	if l.cfg.OnDemand {
-		it.step = startStep
-		it.batch = l.newBatch()
-		for w := 0; w < l.cfg.Workers; w++ {
-			it.workers = append(it.workers, newWorkerState())
-		}
-		return it
-	}
 	q := l.cfg.Workers + 2
 	it.pending = make(chan *job, q)
 	it.free = make(chan *Batch, q)
+	hwc := l.h * l.w * l.c
 	for i := 0; i < q; i++ {
-		it.free <- l.newBatch()
+		b := &Batch{H: l.h, W: l.w, C: l.c,
+			Labels: make([]int, l.cfg.Batch), Indices: make([]int, l.cfg.Batch)}
+		for v := 0; v < l.cfg.Views; v++ {
+			b.X[v] = make([]float32, l.cfg.Batch*hwc)
+		}
+		it.free <- b
 	}
 	jobs := make(chan *job)
 	it.wg.Add(1 + l.cfg.Workers)
@@ -245,30 +230,14 @@ func (l *Loader) Epoch(ctx context.Context, epoch int, startStep int) *EpochIter
 	for w := 0; w < l.cfg.Workers; w++ {
 		go func() {
 			defer it.wg.Done()
-			st := newWorkerState()
+			st := &workerState{aug: NewAugmenter(), pcg: rand.NewPCG(0, 0)}
+			st.rng = rand.New(st.pcg)
 			for j := range jobs {
 				j.done <- it.fill(st, j)
 			}
 		}()
 	}
 	return it
-}
-
-// newBatch allocates a batch buffer of the loader's shape.
-func (l *Loader) newBatch() *Batch {
-	hwc := l.h * l.w * l.c
-	b := &Batch{H: l.h, W: l.w, C: l.c,
-		Labels: make([]int, l.cfg.Batch), Indices: make([]int, l.cfg.Batch)}
-	for v := 0; v < l.cfg.Views; v++ {
-		b.X[v] = make([]float32, l.cfg.Batch*hwc)
-	}
-	return b
-}
-
-func newWorkerState() *workerState {
-	st := &workerState{aug: NewAugmenter(), pcg: rand.NewPCG(0, 0)}
-	st.rng = rand.New(st.pcg)
-	return st
 }
 
 // workerState is one worker's scratch.
@@ -281,14 +250,10 @@ type workerState struct {
 
 // fill decodes and augments the images of j.step into j.b.
 func (it *EpochIter) fill(st *workerState, j *job) error {
-	n := it.size(j.b, j.step)
-	return it.fillRange(st, j.b, j.step, 0, n)
-}
-
-// size sets b's length for step and returns its number of images.
-func (it *EpochIter) size(b *Batch, step int) int {
 	l := it.l
-	n := min(l.cfg.Batch, len(it.order)-step*l.cfg.Batch)
+	b := j.b
+	start := j.step * l.cfg.Batch
+	n := min(l.cfg.Batch, len(it.order)-start)
 	hwc := l.h * l.w * l.c
 	b.N = n
 	b.Labels = b.Labels[:n]
@@ -296,25 +261,15 @@ func (it *EpochIter) size(b *Batch, step int) int {
 	for v := 0; v < l.cfg.Views; v++ {
 		b.X[v] = b.X[v][:n*hwc]
 	}
-	return n
-}
-
-// fillRange decodes and augments images k0..k1-1 of step into b. Each
-// image's randomness depends only on its position in the epoch, so any
-// split of a batch over workers gives the same batch.
-func (it *EpochIter) fillRange(st *workerState, b *Batch, step, k0, k1 int) error {
-	l := it.l
-	start := step * l.cfg.Batch
-	hwc := l.h * l.w * l.c
 	p := l.cfg.Pipeline
-	for k := k0; k < k1; k++ {
+	for k := 0; k < n; k++ {
 		if err := it.ctx.Err(); err != nil {
 			return err
 		}
 		pos := start + k
 		idx := it.order[pos]
 		if err := l.ds.Image(idx, &st.img); err != nil {
-			return fmt.Errorf("data: epoch %d step %d: %w", it.epoch, step, err)
+			return fmt.Errorf("data: epoch %d step %d: %w", it.epoch, j.step, err)
 		}
 		st.pcg.Seed(streamSeed(l.cfg.Seed, it.epoch, pos, saltSample))
 		for v := 0; v < l.cfg.Views; v++ {
@@ -330,7 +285,7 @@ func (it *EpochIter) fillRange(st *workerState, b *Batch, step, k0, k1 int) erro
 				err = fmt.Errorf("view is %dx%d, batch is %dx%d (images of different sizes need a view Size)", h, w, l.h, l.w)
 			}
 			if err != nil {
-				return fmt.Errorf("data: %s image %d (epoch %d step %d): %w", l.ds.Name(), idx, it.epoch, step, err)
+				return fmt.Errorf("data: %s image %d (epoch %d step %d): %w", l.ds.Name(), idx, it.epoch, j.step, err)
 			}
 		}
 		b.Labels[k] = l.ds.Label(idx)
@@ -349,9 +304,6 @@ func (it *EpochIter) Next() (*Batch, error) {
 	if err := it.ctx.Err(); err != nil {
 		it.err = err
 		return nil, err
-	}
-	if it.l.cfg.OnDemand {
-		return it.nextOnDemand()
 	}
 	if it.cur != nil {
 		it.free <- it.cur // never blocks: free has room for every buffer
@@ -384,37 +336,6 @@ func (it *EpochIter) Next() (*Batch, error) {
 	}
 	it.cur = j.b
 	return j.b, nil
-}
-
-// nextOnDemand fills the next batch now, its images split over the
-// workers in contiguous ranges.
-func (it *EpochIter) nextOnDemand() (*Batch, error) {
-	if it.step >= it.l.steps {
-		it.err = io.EOF
-		return nil, it.err
-	}
-	b, step := it.batch, it.step
-	n := it.size(b, step)
-	nw := min(len(it.workers), n)
-	errs := make([]error, nw)
-	var wg sync.WaitGroup
-	for w := 1; w < nw; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			errs[w] = it.fillRange(it.workers[w], b, step, w*n/nw, (w+1)*n/nw)
-		}(w)
-	}
-	errs[0] = it.fillRange(it.workers[0], b, step, 0, n/nw)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			it.err = err
-			return nil, err
-		}
-	}
-	it.step++
-	return b, nil
 }
 
 // Close stops the workers and waits for them to exit. It is safe to call

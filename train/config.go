@@ -24,12 +24,7 @@ type Config struct {
 	Mean    []float32 `json:"mean,omitempty"`
 	Std     []float32 `json:"std,omitempty"`
 	Workers int       `json:"workers"`
-	// Loading is "prefetch" (workers prepare batches ahead, during the
-	// step) or "on-demand" (each batch is prepared when the step asks for
-	// it, by all workers, so nothing competes with the step's compute
-	// threads). Batches are identical; empty means prefetch.
-	Loading string `json:"loading,omitempty"`
-	Shuffle bool   `json:"shuffle"`
+	Shuffle bool      `json:"shuffle"`
 	// Augment is "paper" (DESIGN.md's asymmetric views), "light" (the CPU
 	// Fashion-MNIST views) or "none" (both views are the normalised image).
 	Augment      string  `json:"augment"`
@@ -96,7 +91,7 @@ func FromRecipe(recipeName, method string) (Config, error) {
 		return Config{}, err
 	}
 	return Config{
-		Data: "fashion-mnist", Workers: 2, Loading: "prefetch", Shuffle: true, Augment: r.Augment, Size: r.Size, CropScaleMin: r.CropScaleMin,
+		Data: "fashion-mnist", Workers: 2, Shuffle: true, Augment: r.Augment, Size: r.Size, CropScaleMin: r.CropScaleMin,
 		Arch: r.Arch, Stem: r.Stem, Width: r.Width, Projector: r.Projector, ProjectorBN: r.ProjectorBN, ZeroInit: true,
 		Method: method, Recipe: recipeName, MethodOpts: opts,
 		Optimizer: r.Optimizer, Epochs: r.Epochs, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, WarmupStart: r.WarmupStart,
@@ -179,9 +174,6 @@ func (c *Config) Validate() error {
 	}
 	if !oneOf(c.Augment, "paper", "light", "none") {
 		return flagErr("augment", "must be paper, light or none, got %q", c.Augment)
-	}
-	if !oneOf(c.Loading, "", "prefetch", "on-demand") {
-		return flagErr("data-loading", "must be prefetch or on-demand, got %q", c.Loading)
 	}
 	if !oneOf(c.OnNaN, "stop", "skip") {
 		return flagErr("on-nan", "must be stop or skip, got %q", c.OnNaN)

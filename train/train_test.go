@@ -194,7 +194,6 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"optimizer", func(c *Config) { c.Optimizer = "rmsprop" }},
 		{"on-nan", func(c *Config) { c.OnNaN = "ignore" }},
 		{"precision", func(c *Config) { c.Precision = "fp16" }},
-		{"data-loading", func(c *Config) { c.Loading = "sometimes" }},
 		{"precision", func(c *Config) { c.Precision, c.Backend = "bf16", "ref" }},
 	}
 	for _, tc := range cases {
@@ -363,21 +362,4 @@ func TestBF16Pretraining(t *testing.T) {
 	if !strings.Contains(string(raw), `"precision": "bf16"`) {
 		t.Fatalf("config.json does not record the precision:\n%s", raw)
 	}
-}
-
-// TestOnDemandLoadingTrainsTheSame checks that --data-loading on-demand only
-// changes when batches are made: a run ends with exactly the tensors of the
-// prefetching run.
-func TestOnDemandLoadingTrainsTheSame(t *testing.T) {
-	spec := tinyData(t, 40)
-	a := tinyConfig(t, spec, filepath.Join(t.TempDir(), "prefetch"))
-	b := tinyConfig(t, spec, filepath.Join(t.TempDir(), "on-demand"))
-	a.Epochs, b.Epochs = 2, 2
-	b.Loading = "on-demand"
-	for _, c := range []Config{a, b} {
-		if _, err := Run(context.Background(), c, false, io.Discard); err != nil {
-			t.Fatalf("%s: %v", c.Loading, err)
-		}
-	}
-	sameState(t, stateOf(t, a.Out), stateOf(t, b.Out))
 }

@@ -120,7 +120,7 @@ func (t *Trainer) setup(ck *runState) error {
 		return err
 	}
 	t.loader, err = data.NewLoader(ds, data.LoaderConfig{Batch: cfg.Batch, Workers: cfg.Workers, Seed: cfg.Seed,
-		Shuffle: cfg.Shuffle, DropLast: true, Views: 2, Pipeline: pipe, OnDemand: cfg.Loading == "on-demand"})
+		Shuffle: cfg.Shuffle, DropLast: true, Views: 2, Pipeline: pipe})
 	if err != nil {
 		return fmt.Errorf("building the data loader: %w", err)
 	}

@@ -56,7 +56,6 @@ func TestFlagErrorsExitTwo(t *testing.T) {
 		{"on-nan", pre("--on-nan", "ignore")},
 		{"backend", pre("--backend", "cuda")},
 		{"precision", pre("--precision", "fp16")},
-		{"data-loading", pre("--data-loading", "lazy")},
 		{"precision", pre("--precision", "bf16", "--backend", "ref")},
 		{"workers", pre("--workers", "0")},
 		{"threads", pre("--threads", "-1")},

@@ -55,7 +55,6 @@ func addPretrainFlags(fs *pflag.FlagSet, f *pretrainFlags) {
 	fs.Int64Var(&c.Seed, "seed", 0, "random seed (weights, data order, augmentations)")
 	fs.IntVar(&c.Threads, "threads", 0, "compute threads (0: all cores)")
 	fs.StringVar(&c.Backend, "backend", "dnnl", "operator backend: dnnl (fast) or ref (plain Go, slow, for checking)")
-	fs.StringVar(&c.Loading, "data-loading", "prefetch", "prefetch (workers prepare batches during the step) or on-demand (all workers prepare each batch when the step asks for it)")
 	fs.StringVar(&c.Precision, "precision", "fp32", "fp32, or bf16: bfloat16 convolutions (float32 weights, batch norm and projector; needs AVX512-BF16)")
 	fs.IntVar(&c.LogEvery, "log-every", 10, "write a metrics record every N steps")
 	fs.IntVar(&c.KNNEvery, "knn-every", 1, "online kNN every N epochs when labels exist (0: never)")
@@ -123,7 +122,7 @@ func (f *pretrainFlags) resolve(fs *pflag.FlagSet) (train.Config, error) {
 		"schedule": func() { cfg.Schedule = set.Schedule }, "schedule-unit": func() { cfg.ScheduleUnit = set.ScheduleUnit }, "momentum": func() { cfg.Momentum = set.Momentum },
 		"weight-decay": func() { cfg.WeightDecay = set.WeightDecay }, "max-steps": func() { cfg.MaxSteps = set.MaxSteps },
 		"seed": func() { cfg.Seed = set.Seed }, "threads": func() { cfg.Threads = set.Threads },
-		"backend": func() { cfg.Backend = set.Backend }, "precision": func() { cfg.Precision = set.Precision }, "data-loading": func() { cfg.Loading = set.Loading }, "log-every": func() { cfg.LogEvery = set.LogEvery },
+		"backend": func() { cfg.Backend = set.Backend }, "precision": func() { cfg.Precision = set.Precision }, "log-every": func() { cfg.LogEvery = set.LogEvery },
 		"knn-every": func() { cfg.KNNEvery = set.KNNEvery }, "knn-train": func() { cfg.KNNTrain = set.KNNTrain },
 		"knn-test": func() { cfg.KNNTest = set.KNNTest }, "on-nan": func() { cfg.OnNaN = set.OnNaN },
 		"init": func() { cfg.Init = set.Init }, "out": func() { cfg.Out = set.Out },
