@@ -79,6 +79,16 @@ func TestCommandsEndToEnd(t *testing.T) {
 	if v, ok := lin["linear_top1"].(float64); !ok || v < 0 || v > 100 || lin["linear_top5"].(float64) != 100 {
 		t.Fatalf("linear: %v (top-5 of 3 classes must be 100)", lin)
 	}
+	// knn and linear on a run directory record their results for compare.
+	var ev map[string]any
+	if raw, err := os.ReadFile(filepath.Join(runA, "eval.json")); err != nil {
+		t.Fatalf("knn/linear on a run directory wrote no eval.json: %v", err)
+	} else if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev["linear_top1"] != lin["linear_top1"] || ev["knn_k5"] != knn["knn_k5"] {
+		t.Fatalf("eval.json %v does not hold the printed results (linear %v, knn k5 %v)", ev, lin["linear_top1"], knn["knn_k5"])
+	}
 	aug := jsonOut(t, run(t, "linear", "--checkpoint", runA, "--epochs", "2", "--no-augment=false", "--json"), "linear augmented")
 	if aug["augment"] != true {
 		t.Fatalf("linear --no-augment=false: %v", aug)

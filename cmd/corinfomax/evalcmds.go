@@ -65,6 +65,19 @@ func (f *evalFlags) open() (*encoder.Encoder, string, error) {
 	return enc, spec, nil
 }
 
+// record merges kv into RUNDIR/eval.json (what `compare` shows) when the
+// command evaluated a run directory on the run's own data with full splits;
+// a failed write is reported, not fatal (the result is already printed).
+func (f *evalFlags) record(enc *encoder.Encoder, spec string, kv map[string]any) {
+	if fi, err := os.Stat(f.checkpoint); err != nil || !fi.IsDir() || f.limit != 0 || f.testLimit != 0 ||
+		spec != enc.File.Metadata[encoder.MetaData] {
+		return
+	}
+	if err := recordEval(f.checkpoint, kv); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: recording the result in %s/eval.json: %v\n", f.checkpoint, err)
+	}
+}
+
 // splitFeatures computes backbone (or projector) features of a split.
 func splitFeatures(ctx context.Context, enc *encoder.Encoder, spec string, split data.Split, limit int, layer encoder.Layer, log io.Writer) ([]float32, []int, int, data.Dataset, error) {
 	ds, err := data.Open(spec, split, data.OpenOptions{Limit: limit, Log: log})
@@ -141,9 +154,14 @@ func newKNNCmd() *cobra.Command {
 				return err
 			}
 			out := map[string]any{"checkpoint": enc.Path, "data": spec, "temperature": temp}
+			rec := map[string]any{}
 			for _, r := range res {
 				out[fmt.Sprintf("knn_k%d", r.K)] = r.Top1
+				rec[fmt.Sprintf("knn_k%d", r.K)] = r.Top1
 				fmt.Fprintf(os.Stderr, "kNN k=%d top-1 %.2f%%\n", r.K, r.Top1)
+			}
+			if temp == 0.07 {
+				f.record(enc, spec, rec)
 			}
 			if f.json {
 				return printJSON(out)
@@ -213,6 +231,8 @@ one backbone pass over the training set per epoch.`,
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "linear probe top-1 %.2f%% top-5 %.2f%%\n", res.Top1, res.Top5)
+			f.record(enc, spec, map[string]any{"linear_top1": res.Top1, "linear_top5": res.Top5,
+				"linear_epochs": cfg.Epochs, "linear_augment": !noAugment})
 			if f.json {
 				return printJSON(map[string]any{"checkpoint": enc.Path, "data": spec, "linear_top1": res.Top1,
 					"linear_top5": res.Top5, "epochs": cfg.Epochs, "augment": !noAugment})
