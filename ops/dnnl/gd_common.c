@@ -72,13 +72,13 @@ void gd_set_threads(gd_ctx *c) {
 	if (omp_get_max_threads() != c->threads) omp_set_num_threads(c->threads);
 }
 
-dnnl_status_t gd_md(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag) {
-	return dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, tag);
-}
-
 dnnl_status_t gd_md_dt(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_data_type_t dt,
 	dnnl_format_tag_t tag) {
 	return dnnl_memory_desc_init_by_tag(md, ndims, dims, dt, tag);
+}
+
+dnnl_status_t gd_md(dnnl_memory_desc_t *md, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag) {
+	return gd_md_dt(md, ndims, dims, dnnl_f32, tag);
 }
 
 // gd_mem creates a memory object for md: with its own buffer when allocate

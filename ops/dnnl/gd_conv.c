@@ -5,15 +5,14 @@
 // In bfloat16 mode (c->bf16) the primitives read bfloat16 sources, weights
 // and output gradients and write float32 outputs, input gradients and weight
 // gradients (oneDNN accumulates in float32). The caller's float32 NHWC x and
-// dy are converted on entry into the context's shared scratch buffers, in
-// the layout each primitive reads (NHWC, or for backward weights the layout
-// it chose: the conversion is a reorder anyway, so a blocked layout costs
-// nothing extra): x for the forward pass
-// into buffer 0; in the backward pass dy for backward data into buffer 1,
-// dy for backward weights into buffer 2 (unless both chose one layout) and
-// x for backward weights into buffer 0. The float32 OIHW weights are
-// converted by the weight reorders that run anyway. Nothing is kept between
-// calls, as in float32 mode.
+// dy are converted on entry into the context's shared buffers (gd.h), in the
+// layout each primitive reads (NHWC, or for backward weights the layout it
+// chose: the conversion is a reorder anyway, so a blocked layout costs
+// nothing extra): x into GD_BUF_X (for the forward pass, and again for
+// backward weights), dy for backward data into GD_BUF_DY_BD and dy for
+// backward weights into GD_BUF_DY_BW (unless both chose one layout). The
+// float32 OIHW weights are converted by the weight reorders that run anyway.
+// Nothing is kept between calls, as in float32 mode.
 #include <stdlib.h>
 #include "gd.h"
 
@@ -28,12 +27,11 @@ struct gd_conv {
 	// their reorders, and a diff-bias buffer used when the caller passes no db.
 	dnnl_memory_t w_fwd, w_bd, dw_bw, db_tmp;
 	gd_prim re_w_fwd, re_w_bd, re_dw;
-	// bfloat16 mode: x and dy in bfloat16 (bound to the shared scratch
-	// buffers per call) and the float32 -> bfloat16 conversions.
+	// bfloat16 mode: x and dy in bfloat16 (bound to a shared buffer per
+	// call) and the float32 -> bfloat16 conversions.
 	struct conv_bf {
 		dnnl_memory_t m;
 		gd_prim re;
-		size_t bytes;
 		int buf; // the shared buffer it lives in
 	} x_fwd, dy_bd, x_bw, dy_bw;
 	int dy_shared; // backward weights reads dy_bd (same layout)
@@ -76,14 +74,13 @@ static dnnl_status_t conv_weights(gd_ctx *c, const dnnl_memory_desc_t *pmd, cons
 
 // conv_bf_create prepares a bfloat16 copy in the primitive's layout pmd of
 // a float32 NHWC tensor described by umd: a memory without buffer (bound to
-// a scratch buffer per call) and the converting reorder.
+// shared buffer buf per call, reserved here) and the converting reorder.
 static dnnl_status_t conv_bf_create(gd_ctx *c, struct conv_bf *b, int buf, const dnnl_memory_desc_t *umd,
 	const dnnl_memory_desc_t *pmd) {
 	b->buf = buf;
 	dnnl_status_t st = gd_mem(&b->m, c, pmd, 0);
 	if (st != dnnl_success) return st;
-	b->bytes = dnnl_memory_desc_get_size(pmd);
-	gd_ctx_reserve(c, b->buf, b->bytes);
+	gd_ctx_reserve(c, buf, dnnl_memory_desc_get_size(pmd));
 	return gd_reorder_create(&b->re, c, umd, pmd);
 }
 
