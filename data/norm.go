@@ -1,6 +1,9 @@
 package data
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Norm holds the per-channel normalisation x' = (x - Mean[c]) / Std[c]
 // applied to pixels in [0, 1].
@@ -67,4 +70,22 @@ func fitChannels(v []float32, c int) []float32 {
 		}
 	}
 	return out
+}
+
+// ResolveNorm returns the normalisation of a run: mean and std when given
+// (one value per channel each), else DefaultNorm(spec, channels).
+func ResolveNorm(spec string, channels int, mean, std []float32) (Norm, error) {
+	if len(mean) == 0 && len(std) == 0 {
+		return DefaultNorm(spec, channels), nil
+	}
+	if len(mean) != channels || len(std) != channels {
+		return Norm{}, fmt.Errorf("mean and std need %d values each (one per channel), got %d and %d",
+			channels, len(mean), len(std))
+	}
+	for c, s := range std {
+		if !(s > 0) {
+			return Norm{}, fmt.Errorf("std of channel %d is %v, want > 0", c, s)
+		}
+	}
+	return Norm{Mean: append([]float32(nil), mean...), Std: append([]float32(nil), std...)}, nil
 }

@@ -234,3 +234,38 @@ func (a *Augmenter) Eval(size int, norm Norm, src *Image, out []float32) (h, w i
 	Normalize(im, norm, out)
 	return im.H, im.W, nil
 }
+
+// Augmentations lists the names AugmentPipeline accepts.
+func Augmentations() []string { return []string{"paper", "light", "none"} }
+
+// AugmentPipeline returns the named two-view augmentation at size with
+// RandomResizedCrop areas from scaleMin: "paper" (the asymmetric views of
+// PaperPipeline), "light" (LightPipeline) or "none" (both views are the
+// normalised image).
+func AugmentPipeline(name string, size int, scaleMin float64, norm Norm) (Pipeline, error) {
+	switch name {
+	case "none":
+		return IdentityPipeline(size, norm), nil
+	case "light":
+		return LightPipeline(size, scaleMin, norm), nil
+	case "paper":
+		p := PaperPipeline(size, norm)
+		for v := range p.Views {
+			p.Views[v].ScaleMin = scaleMin
+		}
+		return p, nil
+	}
+	return Pipeline{}, fmt.Errorf("unknown augmentation %q (want paper, light or none)", name)
+}
+
+// LightPipeline is the CPU recipe's augmentation for small greyscale images:
+// the paper's asymmetric pipeline with crops from scaleMin and no blur
+// (a 28-pixel image has little high-frequency content to lose).
+func LightPipeline(size int, scaleMin float64, norm Norm) Pipeline {
+	p := PaperPipeline(size, norm)
+	for v := range p.Views {
+		p.Views[v].ScaleMin = scaleMin
+		p.Views[v].BlurP = 0
+	}
+	return p
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/corinfomax/corinfomax/checkpoint"
 	"github.com/corinfomax/corinfomax/data"
 	"github.com/corinfomax/corinfomax/encoder"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/npy"
 	"github.com/corinfomax/corinfomax/train"
 )
@@ -60,7 +61,7 @@ func TestLoadAndEmbedAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	feats, _, dim, err := encoder.Features(context.Background(), enc.Net, ds, enc.Size, enc.Norm, encoder.Backbone, 5, 4)
+	feats, _, dim, err := model.Features(context.Background(), enc.Net, ds, enc.Size, enc.Norm, model.Backbone, 5, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestLoadAndEmbedAgree(t *testing.T) {
 
 func TestLoadRefusesMismatchAndDamage(t *testing.T) {
 	run, _ := tinyRun(t)
-	path := filepath.Join(run, encoder.CheckpointFile)
+	path := filepath.Join(run, model.CheckpointFile)
 	f, err := checkpoint.Read(path)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func TestLoadRefusesMismatchAndDamage(t *testing.T) {
 	for k, v := range f.Metadata {
 		wider.Metadata[k] = v
 	}
-	wider.Metadata[encoder.MetaModel] = strings.Replace(f.Metadata[encoder.MetaModel], `"width":2`, `"width":4`, 1)
+	wider.Metadata[model.MetaModel] = strings.Replace(f.Metadata[model.MetaModel], `"width":2`, `"width":4`, 1)
 	p := filepath.Join(dir, "wider.safetensors")
 	if err := checkpoint.Write(p, &wider); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/corinfomax/corinfomax/ops"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 )
@@ -73,8 +74,14 @@ func KNN(train []float32, trainLabels []int, test []float32, testLabels []int, d
 		return nil, fmt.Errorf("eval: kNN: temperature %v, want > 0", temp)
 	}
 
-	trainN := normalizeRows(train, dim)
-	testN := normalizeRows(test, dim)
+	trainN, err := normalizeRows(train, dim)
+	if err != nil {
+		return nil, fmt.Errorf("eval: kNN: %w", err)
+	}
+	testN, err := normalizeRows(test, dim)
+	if err != nil {
+		return nil, fmt.Errorf("eval: kNN: %w", err)
+	}
 	trainM := blas32.General{Rows: nTrain, Cols: dim, Stride: dim, Data: trainN}
 
 	chunk := max(1, min(nTest, (16<<20)/nTrain))
@@ -126,21 +133,15 @@ func KNN(train []float32, trainLabels []int, test []float32, testLabels []int, d
 }
 
 // normalizeRows returns a copy of x (rows of length dim) with each row
-// scaled to unit L2 norm; the norm is floored at 1e-12 as in
-// torch.nn.functional.normalize, so zero rows stay zero.
-func normalizeRows(x []float32, dim int) []float32 {
+// scaled to unit L2 norm by ops.L2NormalizeRows (the norm floored at 1e-12
+// as in torch.nn.functional.normalize, so zero rows stay zero).
+func normalizeRows(x []float32, dim int) ([]float32, error) {
+	n := len(x) / dim
 	out := make([]float32, len(x))
-	for i := 0; i < len(x); i += dim {
-		var ss float64
-		for _, v := range x[i : i+dim] {
-			ss += float64(v) * float64(v)
-		}
-		inv := 1 / max(math.Sqrt(ss), 1e-12)
-		for j, v := range x[i : i+dim] {
-			out[i+j] = float32(float64(v) * inv)
-		}
+	if err := ops.L2NormalizeRows(x, n, dim, out, make([]float64, n)); err != nil {
+		return nil, err
 	}
-	return out
+	return out, nil
 }
 
 // neighbour is a training row and its similarity to a query.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/corinfomax/corinfomax/optim"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
@@ -161,7 +162,7 @@ func LinearProbeEpochs(ctx context.Context, trainEpoch func(ctx context.Context,
 				return LinearResult{}, fmt.Errorf("eval: linear probe: epoch %d: %w", epoch+1, err)
 			}
 		}
-		lr := cfg.MinLR + (cfg.LR-cfg.MinLR)*(1+math.Cos(math.Pi*float64(epoch)/float64(cfg.Epochs)))/2
+		lr := optim.Schedule{Base: cfg.LR, WarmupStart: cfg.LR, Min: cfg.MinLR, TotalSteps: cfg.Epochs}.At(epoch)
 		rng.Shuffle(nTrain, func(i, j int) { order[i], order[j] = order[j], order[i] })
 		var sum float64
 		for start := 0; start < nTrain; start += cfg.Batch {
@@ -194,8 +195,8 @@ func LinearProbeEpochs(ctx context.Context, trainEpoch func(ctx context.Context,
 					gb[c] += L.Data[r*classes+c]
 				}
 			}
-			sgdStep(w, gw, vw, lr, cfg.Momentum, cfg.WeightDecay)
-			sgdStep(b, gb, vb, lr, cfg.Momentum, cfg.WeightDecay)
+			optim.SGDUpdate(w, gw, vw, true, lr, cfg.Momentum, cfg.WeightDecay, false)
+			optim.SGDUpdate(b, gb, vb, true, lr, cfg.Momentum, cfg.WeightDecay, false)
 		}
 		loss = sum / float64(nTrain)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
@@ -253,15 +254,6 @@ func softmaxInPlace(row []float64, y int) float64 {
 		row[c] /= z
 	}
 	return loss
-}
-
-// sgdStep applies one PyTorch-style SGD step with momentum and weight decay.
-func sgdStep(w, g, v []float64, lr, momentum, wd float64) {
-	for i := range w {
-		gi := g[i] + wd*w[i]
-		v[i] = momentum*v[i] + gi
-		w[i] -= lr * v[i]
-	}
 }
 
 // standardizer returns the per-feature mean of x (n x d) and the inverse of

@@ -28,6 +28,7 @@ func (nopBN) Backward(x, g, mean, variance, dy, dx, dg, db []float32) error {
 
 func (nopBackend) Name() string                                               { return "nop" }
 func (nopBackend) Threads() int                                               { return 1 }
+func (nopBackend) Precision() ops.Precision                                   { return ops.FP32 }
 func (nopBackend) Conv(ops.ConvSpec) (ops.Conv, error)                        { return nopOp{}, nil }
 func (nopBackend) BatchNorm(ops.BNSpec) (ops.BatchNorm, error)                { return nopBN{}, nil }
 func (nopBackend) MaxPool(ops.PoolSpec) (ops.MaxPool, error)                  { return nil, nil }

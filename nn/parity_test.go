@@ -41,13 +41,8 @@ func fixtureF32(t *testing.T, f *checkpoint.File, name string, shape ...int) []f
 	if !ok {
 		t.Fatalf("fixture has no tensor %q", name)
 	}
-	if ft.DType != "F32" || tensor.Numel(ft.Shape) != tensor.Numel(shape) || len(ft.Shape) != len(shape) {
+	if ft.DType != "F32" || !tensor.SameShape(ft.Shape, shape) {
 		t.Fatalf("fixture tensor %q is %s%v, want F32%v", name, ft.DType, ft.Shape, shape)
-	}
-	for i := range shape {
-		if ft.Shape[i] != shape[i] {
-			t.Fatalf("fixture tensor %q has shape %v, want %v", name, ft.Shape, shape)
-		}
 	}
 	return ft.F32
 }

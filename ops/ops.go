@@ -120,6 +120,8 @@ type Backend interface {
 	Name() string
 	// Threads is the number of threads the backend's kernels use.
 	Threads() int
+	// Precision is the arithmetic the backend's heavy operators use.
+	Precision() Precision
 
 	Conv(ConvSpec) (Conv, error)
 	BatchNorm(BNSpec) (BatchNorm, error)

@@ -35,32 +35,43 @@ func (o *SGD) Step(lr float64) error {
 	if err := checkParams(o.params); err != nil {
 		return fmt.Errorf("sgd: %w", err)
 	}
-	mom, wd := o.Momentum, o.WeightDecay
 	for i, p := range o.params {
-		w, grad := p.Value.Data, p.Grad.Data
-		if mom == 0 {
-			for j := range w {
-				g := float64(grad[j]) + wd*float64(w[j])
-				w[j] = float32(float64(w[j]) - lr*g)
-			}
-			continue
+		var buf []float32
+		existed := false
+		if o.Momentum != 0 {
+			buf, existed = o.state.get("momentum_buffer", i)
 		}
-		buf, existed := o.state.get("momentum_buffer", i)
-		for j := range w {
-			g := float64(grad[j]) + wd*float64(w[j])
-			b := g
-			if existed {
-				b = mom*float64(buf[j]) + g
-			}
-			buf[j] = float32(b)
-			d := b
-			if o.Nesterov {
-				d = g + mom*b
-			}
-			w[j] = float32(float64(w[j]) - lr*d)
-		}
+		SGDUpdate(p.Value.Data, p.Grad.Data, buf, existed, lr, o.Momentum, o.WeightDecay, o.Nesterov)
 	}
 	return nil
+}
+
+// SGDUpdate applies SGD's rule (see SGD) to one tensor w with gradient
+// grad, in float64 arithmetic whatever T is. buf is the momentum buffer
+// (ignored when momentum is 0); hasBuf false means the first step, where
+// the buffer is set to the gradient. The linear probe of package eval runs
+// the same rule on its float64 weights.
+func SGDUpdate[T ~float32 | ~float64](w, grad, buf []T, hasBuf bool, lr, momentum, weightDecay float64, nesterov bool) {
+	if momentum == 0 {
+		for j := range w {
+			g := float64(grad[j]) + weightDecay*float64(w[j])
+			w[j] = T(float64(w[j]) - lr*g)
+		}
+		return
+	}
+	for j := range w {
+		g := float64(grad[j]) + weightDecay*float64(w[j])
+		b := g
+		if hasBuf {
+			b = momentum*float64(buf[j]) + g
+		}
+		buf[j] = T(b)
+		d := b
+		if nesterov {
+			d = g + momentum*b
+		}
+		w[j] = T(float64(w[j]) - lr*d)
+	}
 }
 
 // ZeroGrad sets every gradient to zero.

@@ -1,12 +1,15 @@
-// Package recipe holds the reference training recipes of DESIGN.md section 2
-// (the defaults users expect by dataset name) and the CPU-sized
-// Fashion-MNIST recipe of this project. A recipe fixes everything but the
-// method's own hyper-parameters, which come from ssl.RecipeDefaults.
+// Package recipe holds the reference training recipes of docs/design.md
+// section 2 (the defaults users expect by dataset name) and the CPU-sized
+// Fashion-MNIST recipe of this project. A recipe fixes the backbone, the
+// optimisation and the augmentation, and overrides methods' declared
+// option defaults by option name (MethodOptions).
 package recipe
 
 import (
 	"fmt"
 	"sort"
+
+	"github.com/corinfomax/corinfomax/ssl"
 )
 
 // Recipe is a complete set of pretraining defaults.
@@ -39,25 +42,55 @@ type Recipe struct {
 	Augment      string  `json:"augment"`
 	// Dataset the recipe was written for (documentation only).
 	Dataset string `json:"dataset"`
+	// MethodOptions overrides, per method name, the defaults of that
+	// method's declared options (ssl.Option.Name -> value).
+	MethodOptions map[string]map[string]float64 `json:"method_options,omitempty"`
+}
+
+// cim is CorInfoMax's recipe column: alpha, lam_R = lam_mu = lam, eps.
+func cim(alpha, lam, eps float64) map[string]map[string]float64 {
+	return map[string]map[string]float64{
+		ssl.NameCorInfoMax: {"alpha": alpha, "lam_R": lam, "lam_mu": lam, "eps": eps},
+	}
+}
+
+// MethodDefaults returns the options method starts from under the recipe:
+// the method's declared defaults with the recipe's overrides applied.
+func (r Recipe) MethodDefaults(method string) (ssl.Options, error) {
+	opts, err := ssl.Defaults(method)
+	if err != nil {
+		return ssl.Options{}, err
+	}
+	for name, v := range r.MethodOptions[method] {
+		if _, ok := opts.Get(name); !ok {
+			return ssl.Options{}, fmt.Errorf("recipe %s: %s has no option %q", r.Name, method, name)
+		}
+		opts.Set(name, v)
+	}
+	return opts, nil
 }
 
 var table = map[string]Recipe{
 	"cifar10": {Name: "cifar10", Dataset: "CIFAR-10", Arch: "resnet18", Stem: "cifar", Width: 64,
 		Projector: "2048-2048-64", Optimizer: "sgd", Batch: 512, Epochs: 1000, LR: 0.5, WarmupStart: 3e-3,
-		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 32, CropScaleMin: 0.08, Augment: "paper"},
+		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 32, CropScaleMin: 0.08, Augment: "paper",
+		MethodOptions: cim(250, 0.01, 1e-8)},
 	"cifar100": {Name: "cifar100", Dataset: "CIFAR-100", Arch: "resnet18", Stem: "cifar", Width: 64,
 		Projector: "4096-4096-128", Optimizer: "sgd", Batch: 512, Epochs: 1000, LR: 0.5, WarmupStart: 3e-3,
-		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 32, CropScaleMin: 0.08, Augment: "paper"},
+		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 32, CropScaleMin: 0.08, Augment: "paper",
+		MethodOptions: cim(1000, 0.01, 1e-8)},
 	"tinyimagenet": {Name: "tinyimagenet", Dataset: "Tiny-ImageNet", Arch: "resnet50", Stem: "imagenet", Width: 64,
 		Projector: "4096-4096-128", Optimizer: "sgd", Batch: 1024, Epochs: 800, LR: 0.5, WarmupStart: 3e-3,
-		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 64, CropScaleMin: 0.08, Augment: "paper"},
+		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 64, CropScaleMin: 0.08, Augment: "paper",
+		MethodOptions: cim(500, 0.1, 1e-8)},
 	"imagenet100": {Name: "imagenet100", Dataset: "ImageNet-100", Arch: "resnet18", Stem: "imagenet", Width: 64,
 		Projector: "4096-4096-128", Optimizer: "sgd", Batch: 1024, Epochs: 400, LR: 1.0, WarmupStart: 3e-3,
-		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 5e-3, Momentum: 0.9, WeightDecay: 1e-4, Size: 224, CropScaleMin: 0.08, Augment: "paper"},
+		WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 5e-3, Momentum: 0.9, WeightDecay: 1e-4, Size: 224, CropScaleMin: 0.08, Augment: "paper",
+		MethodOptions: cim(500, 0.01, 1e-8)},
 	"imagenet1k": {Name: "imagenet1k", Dataset: "ImageNet-1K", Arch: "resnet50", Stem: "imagenet", Width: 64,
 		Projector: "8192-8192-512", ProjectorBN: true, Optimizer: "sgd", Batch: 1536, Epochs: 100, LR: 0.2,
 		WarmupStart: 3e-3, WarmupEpochs: 10, ScheduleUnit: "epoch", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 224,
-		CropScaleMin: 0.08, Augment: "paper"},
+		CropScaleMin: 0.08, Augment: "paper", MethodOptions: cim(2000, 0.1, 1e-8)},
 	// fashionmnist is the CPU-sized recipe of this project: the demo's.
 	// Chosen by measurement (docs/results.md): against the paper's CIFAR
 	// recipe at the same budget it uses weaker views for 28-pixel greyscale
@@ -67,7 +100,7 @@ var table = map[string]Recipe{
 	"fashionmnist": {Name: "fashionmnist", Dataset: "Fashion-MNIST", Arch: "resnet18", Stem: "cifar", Width: 16,
 		Projector: "512-512-64", Optimizer: "sgd", Batch: 256, Epochs: 6, LR: 0.5, WarmupStart: 3e-3,
 		WarmupEpochs: 1, ScheduleUnit: "step", MinLR: 1e-6, Momentum: 0.9, WeightDecay: 1e-4, Size: 28,
-		CropScaleMin: 0.4, Augment: "light"},
+		CropScaleMin: 0.4, Augment: "light", MethodOptions: cim(250, 0.01, 1e-8)},
 }
 
 // Lookup returns the recipe called name.

@@ -11,6 +11,30 @@ import (
 // reference code uses to standardise z (PyTorch's default, 1e-5).
 const barlowBNEps = 1e-5
 
+// NameBarlowTwins is Barlow Twins' registered name.
+const NameBarlowTwins = "barlowtwins"
+
+// BarlowTwinsConfig holds Barlow Twins' hyper-parameters: Lambda weights
+// the off-diagonal terms, ScaleLoss multiplies the whole loss. Gather
+// gathers z across data-parallel workers (nil: one worker).
+type BarlowTwinsConfig struct {
+	Lambda, ScaleLoss float64
+	Gather            GatherFunc
+}
+
+var barlowTwinsRegistration = Registration{
+	Name:    NameBarlowTwins,
+	Summary: "redundancy reduction (Zbontar et al., ICML 2021)",
+	Options: []Option{
+		{Name: "lambda", Flag: "lambda", Default: 0.0051, Legacy: "Lambda", Help: "weight of the off-diagonal terms"},
+		{Name: "scale_loss", Flag: "scale-loss", Default: 1, Legacy: "ScaleLoss", Help: "multiplies the whole loss"},
+	},
+	New: func(o Options) (Method, error) {
+		r := resolved{vals: o.Values}
+		return NewBarlowTwins(BarlowTwinsConfig{Lambda: r.float("lambda"), ScaleLoss: r.float("scale_loss"), Gather: o.Gather})
+	},
+}
+
 // BarlowTwins is the redundancy-reduction objective of Zbontar et al.,
 // "Barlow Twins" (ICML 2021), as solo-learn's barlow_loss_func computes it:
 //
@@ -24,11 +48,11 @@ const barlowBNEps = 1e-5
 // scale_loss 1 (no scaling); solo-learn's CIFAR and ImageNet-100 configs use
 // scale_loss 0.1, the function's own default is 0.025.
 type BarlowTwins struct {
-	opts Options
+	opts BarlowTwinsConfig
 }
 
 // NewBarlowTwins validates opts and returns a BarlowTwins.
-func NewBarlowTwins(opts Options) (*BarlowTwins, error) {
+func NewBarlowTwins(opts BarlowTwinsConfig) (*BarlowTwins, error) {
 	switch {
 	case !(opts.Lambda >= 0) || math.IsInf(opts.Lambda, 0):
 		return nil, optErr(NameBarlowTwins, "lambda", opts.Lambda, "finite and >= 0")

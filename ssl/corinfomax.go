@@ -10,10 +10,44 @@ import (
 	"gonum.org/v1/gonum/lapack/lapack64"
 )
 
+// NameCorInfoMax is CorInfoMax's registered name.
+const NameCorInfoMax = "corinfomax"
+
+// CorInfoMaxConfig holds CorInfoMax's hyper-parameters: Alpha weights the
+// MSE attraction term; LamR and LamMu are the weights of the OLD running
+// covariance and mean (lam_R, lam_mu); Eps is added to the covariance
+// diagonal before the log-determinant; InitScale sets the initial
+// covariance R0 = InitScale*I; Normalize L2-normalises each row of z
+// before the loss. Gather gathers z across data-parallel workers (nil: one
+// worker).
+type CorInfoMaxConfig struct {
+	Alpha, LamR, LamMu, Eps, InitScale float64
+	Normalize                          bool
+	Gather                             GatherFunc
+}
+
+var corInfoMaxRegistration = Registration{
+	Name:    NameCorInfoMax,
+	Summary: "correlative information maximisation (Ozsoy et al., NeurIPS 2022)",
+	Options: []Option{
+		{Name: "alpha", Flag: "alpha", Default: 250, Legacy: "Alpha", Help: "weight of the MSE attraction term"},
+		{Name: "lam_R", Flag: "lam-r", Default: 0.01, Legacy: "LamR", Help: "weight of the old covariance estimate, in [0,1)"},
+		{Name: "lam_mu", Flag: "lam-mu", Default: 0.01, Legacy: "LamMu", Help: "weight of the old mean estimate, in [0,1)"},
+		{Name: "eps", Flag: "eps", Default: 1e-8, Legacy: "Eps", Help: "added to the covariance diagonal before the log-determinant, > 0"},
+		{Name: "init_scale", Flag: "init-scale", Default: 1, Legacy: "InitScale", Help: "initial covariance = init-scale * I"},
+		{Name: "normalize", Flag: "normalize", Kind: Bool, Default: 1, Legacy: "Normalize", Help: "L2-normalise the projector outputs"},
+	},
+	New: func(o Options) (Method, error) {
+		r := resolved{vals: o.Values}
+		return NewCorInfoMax(CorInfoMaxConfig{Alpha: r.float("alpha"), LamR: r.float("lam_R"), LamMu: r.float("lam_mu"),
+			Eps: r.float("eps"), InitScale: r.float("init_scale"), Normalize: r.bool("normalize"), Gather: o.Gather})
+	},
+}
+
 // CorInfoMax is the correlative information maximisation objective of Ozsoy
 // et al., "Self-Supervised Learning with an Information Maximization
 // Criterion" (NeurIPS 2022), computed exactly as its reference
-// implementation does (see DESIGN.md section 1):
+// implementation does (see docs/design.md section 1):
 //
 //	z_b      = rows of the projector output, L2-normalised (Normalize)
 //	mu_b'    = lam_mu * mu_b + (1 - lam_mu) * colmean(z_b)      (keeps its gradient)
@@ -37,14 +71,14 @@ import (
 // The state dimension D is fixed by the first successful Loss call (or by
 // SetState); later calls must use the same D.
 type CorInfoMax struct {
-	opts Options
+	opts CorInfoMaxConfig
 	d    int          // 0 until the state is initialised
 	r    [2][]float64 // running covariances, d x d, full (both triangles)
 	mu   [2][]float64 // running means, d
 }
 
 // NewCorInfoMax validates opts and returns a CorInfoMax with fresh state.
-func NewCorInfoMax(opts Options) (*CorInfoMax, error) {
+func NewCorInfoMax(opts CorInfoMaxConfig) (*CorInfoMax, error) {
 	switch {
 	case !(opts.Alpha >= 0) || math.IsInf(opts.Alpha, 0):
 		return nil, optErr(NameCorInfoMax, "alpha", opts.Alpha, "finite and >= 0")
@@ -226,13 +260,14 @@ func (c *CorInfoMax) covTerm(y []float64, n, d int, r, mu []float64, g []float64
 	return lcov, rNew, muNew, nil
 }
 
-// Covariance returns a copy of the running covariance R of view 1 or 2
-// (d x d, row-major), or nil before the first step or for another view.
-func (c *CorInfoMax) Covariance(view int) []float64 {
+// RunningCovariance returns a copy of the running covariance R of view 1
+// or 2 (d x d, row-major) and d; nil and 0 before the first step or for
+// another view. It implements CovarianceTracker.
+func (c *CorInfoMax) RunningCovariance(view int) ([]float64, int) {
 	if c.d == 0 || view < 1 || view > 2 {
-		return nil
+		return nil, 0
 	}
-	return append([]float64(nil), c.r[view-1]...)
+	return append([]float64(nil), c.r[view-1]...), c.d
 }
 
 // State returns copies of the running state: "R1", "R2" (d x d) and "mu1",

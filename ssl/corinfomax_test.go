@@ -39,11 +39,11 @@ func newCIM(t testing.TB, edit func(*Options)) *CorInfoMax {
 	if edit != nil {
 		edit(&opts)
 	}
-	c, err := NewCorInfoMax(opts)
+	m, err := New(NameCorInfoMax, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return m.(*CorInfoMax)
 }
 
 // TestCorInfoMaxEdgeCases runs batches that are hard for the covariance:
@@ -78,7 +78,7 @@ func TestCorInfoMaxEdgeCases(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, normalize := range []bool{true, false} {
-			c := newCIM(t, func(o *Options) { o.Normalize = normalize })
+			c := newCIM(t, func(o *Options) { o.Set("normalize", b2f(normalize)) })
 			rng := rand.New(rand.NewPCG(7, 7))
 			for step := 1; step <= 8; step++ {
 				z1, z2 := tc.make(rng, tc.n)
@@ -137,7 +137,7 @@ func TestCorInfoMaxRejectsNaN(t *testing.T) {
 // SetState and expects an error naming method, step, view and eps.
 func TestCorInfoMaxCholeskyFailure(t *testing.T) {
 	const n, d = 2, 6
-	c := newCIM(t, func(o *Options) { o.LamR = 0.5 })
+	c := newCIM(t, func(o *Options) { o.Set("lam_R", 0.5) })
 	st := []StateTensor{
 		{Name: "R1", Shape: []int{d, d}, Data: make([]float64, d*d)},
 		{Name: "R2", Shape: []int{d, d}, Data: make([]float64, d*d)},
@@ -180,7 +180,7 @@ func TestCorInfoMaxSanityBound(t *testing.T) {
 				t.Fatal(err)
 			}
 			for view := 1; view <= 2; view++ {
-				r := c.Covariance(view)
+				r, _ := c.RunningCovariance(view)
 				tr := 0.0
 				for i := 0; i < d; i++ {
 					tr += r[i*d+i] + 1e-8
@@ -208,7 +208,7 @@ func TestCorInfoMaxStateRoundTrip(t *testing.T) {
 	for i := range batches {
 		batches[i][0], batches[i][1] = randViews32(rng, n, d)
 	}
-	a := newCIM(t, func(o *Options) { o.LamR, o.LamMu = 0.2, 0.4 })
+	a := newCIM(t, func(o *Options) { o.Set("lam_R", 0.2); o.Set("lam_mu", 0.4) })
 	if a.State() != nil {
 		t.Fatal("state before the first step should be nil")
 	}
@@ -225,7 +225,7 @@ func TestCorInfoMaxStateRoundTrip(t *testing.T) {
 		}
 		st[0].Data[0] = saved
 	}
-	b := newCIM(t, func(o *Options) { o.LamR, o.LamMu = 0.2, 0.4 })
+	b := newCIM(t, func(o *Options) { o.Set("lam_R", 0.2); o.Set("lam_mu", 0.4) })
 	if err := b.SetState(st); err != nil {
 		t.Fatal(err)
 	}

@@ -127,16 +127,19 @@ func TestGradientsFiniteDifferences(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts.ScaleLoss = 0.1
+			setOwn(&opts, "scale_loss", 0.1)
 			// W-MSE: whole batch (or halves of 64) as sub-batches, two
 			// splits; shrink the covariance where a sub-batch cannot
 			// have full rank.
-			opts.WSize, opts.WIter, opts.WEps = sh.n, 2, 0
+			wsize := sh.n
 			if sh.n == 64 {
-				opts.WSize = 32
+				wsize = 32
 			}
-			if opts.WSize <= sh.d+1 {
-				opts.WEps = 0.1
+			setOwn(&opts, "w_size", float64(wsize))
+			setOwn(&opts, "w_iter", 2)
+			setOwn(&opts, "w_eps", 0)
+			if wsize <= sh.d+1 {
+				setOwn(&opts, "w_eps", 0.1)
 			}
 			m, err := New(name, opts)
 			if err != nil {
@@ -158,11 +161,15 @@ func TestCorInfoMaxGradientsOverSteps(t *testing.T) {
 			opts, _ := Defaults(NameCorInfoMax)
 			// A small alpha keeps the covariance terms visible next to the
 			// attraction term; distinct lam_R, lam_mu exercise the mean term.
-			opts.Alpha, opts.LamR, opts.LamMu, opts.Normalize = 2.5, 0.3, 0.6, normalize
-			c, err := NewCorInfoMax(opts)
+			opts.Set("alpha", 2.5)
+			opts.Set("lam_R", 0.3)
+			opts.Set("lam_mu", 0.6)
+			opts.Set("normalize", b2f(normalize))
+			m, err := New(NameCorInfoMax, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
+			c := m.(*CorInfoMax)
 			rng := rand.New(rand.NewPCG(uint64(sh.n), uint64(sh.d)+100))
 			for step := 1; step <= 4; step++ {
 				z1, z2 := twoViews(rng, sh.n, sh.d)
@@ -178,4 +185,20 @@ func TestCorInfoMaxGradientsOverSteps(t *testing.T) {
 			}
 		}
 	}
+}
+
+// setOwn sets the option name when o (from Defaults) has it: loops over
+// every method set each method's own options only.
+func setOwn(o *Options, name string, v float64) {
+	if _, ok := o.Get(name); ok {
+		o.Set(name, v)
+	}
+}
+
+// b2f is a boolean option's value.
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -9,6 +9,29 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
+// NameSimCLR is SimCLR's registered name.
+const NameSimCLR = "simclr"
+
+// SimCLRConfig holds SimCLR's hyper-parameter: the Temperature of the
+// NT-Xent softmax. Gather gathers z across data-parallel workers (nil: one
+// worker).
+type SimCLRConfig struct {
+	Temperature float64
+	Gather      GatherFunc
+}
+
+var simCLRRegistration = Registration{
+	Name:    NameSimCLR,
+	Summary: "NT-Xent contrastive learning (Chen et al., ICML 2020)",
+	Options: []Option{
+		{Name: "temperature", Flag: "temperature", Default: 0.2, Legacy: "Temperature", Help: "temperature of the NT-Xent softmax, > 0"},
+	},
+	New: func(o Options) (Method, error) {
+		r := resolved{vals: o.Values}
+		return NewSimCLR(SimCLRConfig{Temperature: r.float("temperature"), Gather: o.Gather})
+	},
+}
+
 // SimCLR is the NT-Xent contrastive objective of Chen et al., "A Simple
 // Framework for Contrastive Learning of Visual Representations" (ICML 2020),
 // as solo-learn's simclr_loss_func computes it: with z the 2N rows of both
@@ -19,12 +42,12 @@ import (
 //
 // Component: "nce". Default temperature 0.2 (solo-learn's CIFAR config).
 type SimCLR struct {
-	opts  Options
+	opts  SimCLRConfig
 	exact bool // float64 products (tests); see eval
 }
 
 // NewSimCLR validates opts and returns a SimCLR.
-func NewSimCLR(opts Options) (*SimCLR, error) {
+func NewSimCLR(opts SimCLRConfig) (*SimCLR, error) {
 	if !(opts.Temperature > 0) || math.IsInf(opts.Temperature, 0) {
 		return nil, optErr(NameSimCLR, "temperature", opts.Temperature, "finite and > 0")
 	}

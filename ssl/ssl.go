@@ -5,7 +5,11 @@
 // given as float32 row-major N x D matrices, and returns the loss together
 // with its analytic gradient with respect to both inputs. All arithmetic
 // inside a method runs in float64; only the gradients written back are
-// float32. The package does not depend on the engine.
+// float32. The package uses the engine's row operators (package ops) but
+// no backend.
+//
+// Each method is one file holding the method and its Registration (its
+// name, declared options and constructor), listed once in registry.
 //
 // # Data-parallel training
 //
@@ -24,7 +28,8 @@ package ssl
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/corinfomax/corinfomax/ops"
 )
 
 // Component is one named part of a loss, already multiplied by its
@@ -62,14 +67,6 @@ type StateTensor struct {
 	Data  []float64
 }
 
-// Stateful is implemented by methods that carry running state between steps
-// (CorInfoMax). State returns deep copies; SetState validates names and
-// shapes and copies the data in.
-type Stateful interface {
-	State() []StateTensor
-	SetState([]StateTensor) error
-}
-
 // GatherFunc concatenates the local z (n x d) of all workers into one
 // (nAll x d) matrix and also returns a function that extracts this worker's
 // rows of a gradient of the concatenated matrix: scatter(gAll, g) writes the
@@ -77,111 +74,6 @@ type Stateful interface {
 // (the identity). See the package documentation for how data-parallel
 // training then equals one big batch.
 type GatherFunc func(z []float32, n, d int) (all []float32, nAll int, scatter func(gAll []float32, g []float32), err error)
-
-// Options holds every method's hyper-parameters. New does not fill in
-// zero values: start from Defaults(name) or RecipeDefaults(name, recipe) and
-// change what you need.
-type Options struct {
-	// CorInfoMax: Alpha weights the MSE attraction term; LamR and LamMu are
-	// the weights of the OLD running covariance and mean (lam_R, lam_mu);
-	// Eps is added to the covariance diagonal before the log-determinant;
-	// InitScale sets the initial covariance R0 = InitScale*I; Normalize
-	// L2-normalises each row of z before the loss.
-	Alpha, LamR, LamMu, Eps, InitScale float64
-	Normalize                          bool
-
-	// Barlow Twins: Lambda weights the off-diagonal terms, ScaleLoss
-	// multiplies the whole loss.
-	Lambda    float64
-	ScaleLoss float64
-
-	// VICReg: SimCoeff, StdCoeff and CovCoeff weight the invariance,
-	// variance and covariance terms; Gamma is the target standard
-	// deviation of the variance hinge; VarEps is added to the variance
-	// before the square root.
-	SimCoeff, StdCoeff, CovCoeff, Gamma, VarEps float64
-
-	// SimCLR: Temperature of the NT-Xent softmax.
-	Temperature float64
-
-	// W-MSE: WSize is the whitening sub-batch size (N must be a multiple
-	// of it), WIter the number of random splits per step, WEps the
-	// shrinkage of the sub-batch covariance towards I before Cholesky.
-	WSize, WIter int
-	WEps         float64
-
-	// Seed seeds the deterministic random splits of W-MSE (combined with
-	// the step number, so a resumed run draws the same splits).
-	Seed int64
-
-	// Gather gathers z across data-parallel workers; nil = single worker.
-	Gather GatherFunc `json:"-"`
-}
-
-// Method names.
-const (
-	NameCorInfoMax  = "corinfomax"
-	NameBarlowTwins = "barlowtwins"
-	NameVICReg      = "vicreg"
-	NameSimCLR      = "simclr"
-	NameWMSE        = "wmse"
-)
-
-// Names returns the names of all methods in a fixed order.
-func Names() []string {
-	return []string{NameCorInfoMax, NameBarlowTwins, NameVICReg, NameSimCLR, NameWMSE}
-}
-
-func knownName(method string) bool {
-	for _, n := range Names() {
-		if n == method {
-			return true
-		}
-	}
-	return false
-}
-
-// Defaults returns the default options for method. The returned Options is
-// complete: it holds the defaults of every method's fields (they are
-// disjoint), so it can be handed to New for any method; the name is only
-// validated. CorInfoMax defaults are the paper's CIFAR-10 column
-// (alpha 250, lam_R = lam_mu = 0.01, eps 1e-8), with Normalize true and
-// InitScale 1.
-func Defaults(method string) (Options, error) {
-	if !knownName(method) {
-		return Options{}, fmt.Errorf("ssl: unknown method %q (known: %v)", method, Names())
-	}
-	return Options{
-		Alpha: 250, LamR: 0.01, LamMu: 0.01, Eps: 1e-8, InitScale: 1, Normalize: true,
-		Lambda: 0.0051, ScaleLoss: 1,
-		SimCoeff: 25, StdCoeff: 25, CovCoeff: 1, Gamma: 1, VarEps: 1e-4,
-		Temperature: 0.2,
-		WSize:       128, WIter: 1, WEps: 0,
-	}, nil
-}
-
-// New returns the named method with the given options, after validating
-// them.
-func New(method string, opts Options) (Method, error) {
-	switch method {
-	case NameCorInfoMax:
-		return NewCorInfoMax(opts)
-	case NameBarlowTwins:
-		return NewBarlowTwins(opts)
-	case NameVICReg:
-		return NewVICReg(opts)
-	case NameSimCLR:
-		return NewSimCLR(opts)
-	case NameWMSE:
-		return NewWMSE(opts)
-	}
-	return nil, fmt.Errorf("ssl: unknown method %q (known: %v)", method, Names())
-}
-
-// optErr reports an invalid option value.
-func optErr(method, option string, value any, allowed string) error {
-	return fmt.Errorf("%s: option %s = %v out of range: must be %s", method, option, value, allowed)
-}
 
 // finite reports whether v is neither NaN nor ±Inf (v - v is NaN exactly
 // for those).
@@ -285,50 +177,21 @@ func copy32(dst []float32, src []float64) {
 	}
 }
 
-// normClamp is F.normalize's lower bound on the row norm.
-const normClamp = 1e-12
-
 // normalizeRows returns y with y_i = x_i / max(||x_i||, 1e-12) (PyTorch's
-// F.normalize) and the clamped norms.
+// F.normalize, computed by ops.L2NormalizeRows64) and the row norms.
 func normalizeRows(x []float64, n, d int) (y, norms []float64) {
-	y = make([]float64, n*d)
-	norms = make([]float64, n)
-	for i := 0; i < n; i++ {
-		row := x[i*d : (i+1)*d]
-		s := 0.0
-		for _, v := range row {
-			s += v * v
-		}
-		nr := math.Max(math.Sqrt(s), normClamp)
-		norms[i] = nr
-		for j, v := range row {
-			y[i*d+j] = v / nr
-		}
+	y, norms = make([]float64, n*d), make([]float64, n)
+	if err := ops.L2NormalizeRows64(x, n, d, y, norms); err != nil {
+		panic(err) // unreachable: the lengths are n*d and n by construction
 	}
 	return y, norms
 }
 
 // normalizeRowsBackward overwrites gx with the gradient through
-// normalizeRows: gx_i = (gy_i - y_i (y_i·gy_i)) / ||x_i|| when the norm
-// exceeds the clamp, gy_i / 1e-12 otherwise (the clamp is constant there).
-// gx may alias gy.
+// normalizeRows (ops.L2NormalizeRowsBackward64); gx may alias gy.
 func normalizeRowsBackward(y, norms, gy []float64, n, d int, gx []float64) {
-	for i := 0; i < n; i++ {
-		yr, gr, out := y[i*d:(i+1)*d], gy[i*d:(i+1)*d], gx[i*d:(i+1)*d]
-		nr := norms[i]
-		if nr <= normClamp {
-			for j := range out {
-				out[j] = gr[j] / nr
-			}
-			continue
-		}
-		dot := 0.0
-		for j := range yr {
-			dot += yr[j] * gr[j]
-		}
-		for j := range out {
-			out[j] = (gr[j] - yr[j]*dot) / nr
-		}
+	if err := ops.L2NormalizeRowsBackward64(y, norms, n, d, gy, gx); err != nil {
+		panic(err) // unreachable: the lengths are n*d and n by construction
 	}
 }
 
@@ -353,10 +216,11 @@ func errSmallBatch(n, min int) error {
 
 // Compile-time checks that the methods implement the interfaces.
 var (
-	_ Method   = (*CorInfoMax)(nil)
-	_ Stateful = (*CorInfoMax)(nil)
-	_ Method   = (*BarlowTwins)(nil)
-	_ Method   = (*VICReg)(nil)
-	_ Method   = (*SimCLR)(nil)
-	_ Method   = (*WMSE)(nil)
+	_ Method            = (*CorInfoMax)(nil)
+	_ Stateful          = (*CorInfoMax)(nil)
+	_ CovarianceTracker = (*CorInfoMax)(nil)
+	_ Method            = (*BarlowTwins)(nil)
+	_ Method            = (*VICReg)(nil)
+	_ Method            = (*SimCLR)(nil)
+	_ Method            = (*WMSE)(nil)
 )

@@ -1,6 +1,9 @@
 package ssl
 
 import (
+	"encoding/json"
+	"errors"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -27,59 +30,112 @@ func TestDefaultsConstructEveryMethod(t *testing.T) {
 	if _, err := New("byol", Options{}); err == nil {
 		t.Error("New accepted an unknown method")
 	}
-	if _, err := New(NameCorInfoMax, Options{}); err == nil {
-		t.Error("zero Options accepted: zero values must not mean defaults in New")
+	// A declared option that Options lacks takes its default; an option
+	// the method does not declare is refused with a typed error.
+	if _, err := New(NameCorInfoMax, Options{}); err != nil {
+		t.Errorf("zero Options (all defaults) refused: %v", err)
+	}
+	var oe *OptionError
+	_, err := New(NameCorInfoMax, Options{Values: map[string]float64{"temperature": 0.5}})
+	if !errors.As(err, &oe) || oe.Option != "temperature" || oe.Method != NameCorInfoMax {
+		t.Errorf("an option of another method: want an *OptionError naming it, got %v", err)
+	}
+	_, err = New(NameWMSE, Options{Values: map[string]float64{"w_size": 2.5}})
+	if !errors.As(err, &oe) || oe.Option != "w_size" {
+		t.Errorf("a fractional integer option: want an *OptionError naming it, got %v", err)
 	}
 }
 
-// TestDefaultValues checks the defaults against the values the brief and
-// DESIGN.md (paper, solo-learn configs) prescribe.
+// TestDefaultValues checks the declared defaults against the papers' and
+// solo-learn's values (docs/design.md).
 func TestDefaultValues(t *testing.T) {
-	o, _ := Defaults(NameVICReg)
-	if o.Alpha != 250 || o.LamR != 0.01 || o.LamMu != 0.01 || o.Eps != 1e-8 || o.InitScale != 1 || !o.Normalize {
-		t.Errorf("corinfomax defaults %+v", o)
+	want := map[string]map[string]float64{
+		NameCorInfoMax:  {"alpha": 250, "lam_R": 0.01, "lam_mu": 0.01, "eps": 1e-8, "init_scale": 1, "normalize": 1},
+		NameBarlowTwins: {"lambda": 0.0051, "scale_loss": 1},
+		NameVICReg:      {"sim_coeff": 25, "std_coeff": 25, "cov_coeff": 1, "gamma": 1, "var_eps": 1e-4},
+		NameSimCLR:      {"temperature": 0.2},
+		NameWMSE:        {"w_size": 128, "w_iter": 1, "w_eps": 0},
 	}
-	if o.Lambda != 0.0051 || o.ScaleLoss != 1 || o.SimCoeff != 25 || o.StdCoeff != 25 || o.CovCoeff != 1 ||
-		o.Gamma != 1 || o.VarEps != 1e-4 || o.Temperature != 0.2 || o.WSize != 128 || o.WIter != 1 {
-		t.Errorf("peer defaults %+v", o)
-	}
-}
-
-func TestRecipeDefaults(t *testing.T) {
-	// DESIGN.md section 2.
-	want := map[string][3]float64{
-		"cifar10": {250, 0.01, 1e-8}, "cifar100": {1000, 0.01, 1e-8}, "tinyimagenet": {500, 0.1, 1e-8},
-		"imagenet100": {500, 0.01, 1e-8}, "imagenet1k": {2000, 0.1, 1e-8}, "fashionmnist": {250, 0.01, 1e-8},
-	}
-	for _, r := range Recipes() {
-		o, err := RecipeDefaults(NameCorInfoMax, r)
+	for _, name := range Names() {
+		o, err := Defaults(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, ok := want[r]
-		if !ok {
-			t.Fatalf("unexpected recipe %q", r)
+		if !maps.Equal(o.Values, want[name]) {
+			t.Errorf("%s defaults %v, want %v", name, o.Values, want[name])
 		}
-		if o.Alpha != w[0] || o.LamR != w[1] || o.LamMu != w[1] || o.Eps != w[2] {
-			t.Errorf("%s: alpha %g lam_R %g lam_mu %g eps %g, want %v", r, o.Alpha, o.LamR, o.LamMu, o.Eps, w)
+	}
+}
+
+// TestOptionDeclarations checks what the commands rely on: every option
+// has a help text and a flag, and no two options share a name or a flag.
+func TestOptionDeclarations(t *testing.T) {
+	names, flags := map[string]string{}, map[string]string{}
+	for _, r := range Methods() {
+		if r.Summary == "" || r.New == nil {
+			t.Errorf("%s: registration lacks a summary or a constructor", r.Name)
 		}
-		for _, name := range Names()[1:] {
-			o, err := RecipeDefaults(name, r)
-			if err != nil {
-				t.Fatal(err)
+		for _, o := range r.Options {
+			if o.Help == "" || o.Flag == "" {
+				t.Errorf("%s: option %s lacks a flag or help", r.Name, o.Name)
 			}
-			d, _ := Defaults(name)
-			if o.Temperature != d.Temperature || o.Lambda != d.Lambda || o.WSize != d.WSize || o.SimCoeff != d.SimCoeff {
-				t.Errorf("%s/%s: peer options differ from defaults", name, r)
+			if m, dup := names[o.Name]; dup {
+				t.Errorf("option %s declared by %s and %s", o.Name, m, r.Name)
+			}
+			if m, dup := flags[o.Flag]; dup {
+				t.Errorf("flag --%s declared by %s and %s", o.Flag, m, r.Name)
+			}
+			names[o.Name], flags[o.Flag] = r.Name, r.Name
+			if m, decl, ok := OptionOf(o.Name); !ok || m != r.Name || decl.Flag != o.Flag {
+				t.Errorf("OptionOf(%q) = %s, %+v", o.Name, m, decl)
 			}
 		}
 	}
-	if len(want) != len(Recipes()) {
-		t.Errorf("Recipes() = %v", Recipes())
+}
+
+// TestOptionsJSON checks the stored form of options, and that
+// configurations written before the declarations (Go field names, a JSON
+// boolean, the union of every method's fields) still read.
+func TestOptionsJSON(t *testing.T) {
+	o, _ := Defaults(NameCorInfoMax)
+	b, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := RecipeDefaults(NameCorInfoMax, "mnist"); err == nil {
-		t.Error("unknown recipe accepted")
+	var back Options
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
 	}
+	if !maps.Equal(back.Values, o.Values) {
+		t.Errorf("round trip %v -> %s -> %v", o.Values, b, back.Values)
+	}
+	legacy := `{"Alpha":500,"LamR":0.1,"LamMu":0.1,"Eps":1e-8,"InitScale":1,"Normalize":false,"Lambda":0.0051,` +
+		`"ScaleLoss":1,"SimCoeff":25,"StdCoeff":25,"CovCoeff":1,"Gamma":1,"VarEps":0.0001,"Temperature":0.2,` +
+		`"WSize":128,"WIter":1,"WEps":0,"Seed":0}`
+	var old Options
+	if err := json.Unmarshal([]byte(legacy), &old); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Resolved(NameCorInfoMax, onlyOf(NameCorInfoMax, old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"alpha": 500, "lam_R": 0.1, "lam_mu": 0.1, "eps": 1e-8, "init_scale": 1, "normalize": 0}
+	if !maps.Equal(got.Values, want) {
+		t.Errorf("legacy options read as %v, want %v", got.Values, want)
+	}
+}
+
+// onlyOf keeps the options of method.
+func onlyOf(method string, o Options) Options {
+	d, _ := Defaults(method)
+	out := Options{}
+	for name, v := range o.Values {
+		if _, ok := d.Get(name); ok {
+			out.Set(name, v)
+		}
+	}
+	return out
 }
 
 func TestOptionValidation(t *testing.T) {
@@ -87,24 +143,24 @@ func TestOptionValidation(t *testing.T) {
 		method, option string
 		edit           func(*Options)
 	}{
-		{NameCorInfoMax, "alpha", func(o *Options) { o.Alpha = -1 }},
-		{NameCorInfoMax, "lam_R", func(o *Options) { o.LamR = 1 }},
-		{NameCorInfoMax, "lam_R", func(o *Options) { o.LamR = -0.1 }},
-		{NameCorInfoMax, "lam_mu", func(o *Options) { o.LamMu = 1.5 }},
-		{NameCorInfoMax, "eps", func(o *Options) { o.Eps = 0 }},
-		{NameCorInfoMax, "eps", func(o *Options) { o.Eps = math.NaN() }},
-		{NameCorInfoMax, "init_scale", func(o *Options) { o.InitScale = 0 }},
-		{NameBarlowTwins, "lambda", func(o *Options) { o.Lambda = -1 }},
-		{NameBarlowTwins, "scale_loss", func(o *Options) { o.ScaleLoss = 0 }},
-		{NameVICReg, "sim_coeff", func(o *Options) { o.SimCoeff = -1 }},
-		{NameVICReg, "std_coeff", func(o *Options) { o.StdCoeff = math.Inf(1) }},
-		{NameVICReg, "cov_coeff", func(o *Options) { o.CovCoeff = -2 }},
-		{NameVICReg, "gamma", func(o *Options) { o.Gamma = 0 }},
-		{NameVICReg, "var_eps", func(o *Options) { o.VarEps = 0 }},
-		{NameSimCLR, "temperature", func(o *Options) { o.Temperature = 0 }},
-		{NameWMSE, "w_size", func(o *Options) { o.WSize = 1 }},
-		{NameWMSE, "w_iter", func(o *Options) { o.WIter = 0 }},
-		{NameWMSE, "w_eps", func(o *Options) { o.WEps = 1 }},
+		{NameCorInfoMax, "alpha", func(o *Options) { o.Set("alpha", -1) }},
+		{NameCorInfoMax, "lam_R", func(o *Options) { o.Set("lam_R", 1) }},
+		{NameCorInfoMax, "lam_R", func(o *Options) { o.Set("lam_R", -0.1) }},
+		{NameCorInfoMax, "lam_mu", func(o *Options) { o.Set("lam_mu", 1.5) }},
+		{NameCorInfoMax, "eps", func(o *Options) { o.Set("eps", 0) }},
+		{NameCorInfoMax, "eps", func(o *Options) { o.Set("eps", math.NaN()) }},
+		{NameCorInfoMax, "init_scale", func(o *Options) { o.Set("init_scale", 0) }},
+		{NameBarlowTwins, "lambda", func(o *Options) { o.Set("lambda", -1) }},
+		{NameBarlowTwins, "scale_loss", func(o *Options) { o.Set("scale_loss", 0) }},
+		{NameVICReg, "sim_coeff", func(o *Options) { o.Set("sim_coeff", -1) }},
+		{NameVICReg, "std_coeff", func(o *Options) { o.Set("std_coeff", math.Inf(1)) }},
+		{NameVICReg, "cov_coeff", func(o *Options) { o.Set("cov_coeff", -2) }},
+		{NameVICReg, "gamma", func(o *Options) { o.Set("gamma", 0) }},
+		{NameVICReg, "var_eps", func(o *Options) { o.Set("var_eps", 0) }},
+		{NameSimCLR, "temperature", func(o *Options) { o.Set("temperature", 0) }},
+		{NameWMSE, "w_size", func(o *Options) { o.Set("w_size", 1) }},
+		{NameWMSE, "w_iter", func(o *Options) { o.Set("w_iter", 0) }},
+		{NameWMSE, "w_eps", func(o *Options) { o.Set("w_eps", 1) }},
 	}
 	for _, tc := range cases {
 		o, _ := Defaults(tc.method)
@@ -114,8 +170,9 @@ func TestOptionValidation(t *testing.T) {
 			t.Errorf("%s: bad %s accepted", tc.method, tc.option)
 			continue
 		}
-		if !strings.Contains(err.Error(), tc.method) || !strings.Contains(err.Error(), tc.option+" ") {
-			t.Errorf("%s: error %q does not name the method and option %s", tc.method, err, tc.option)
+		var oe *OptionError
+		if !errors.As(err, &oe) || oe.Method != tc.method || oe.Option != tc.option {
+			t.Errorf("%s: error %q is not an *OptionError naming the method and option %s", tc.method, err, tc.option)
 		}
 	}
 }
@@ -126,7 +183,7 @@ func TestEveryMethodRejectsBadInput(t *testing.T) {
 	const n, d = 8, 4
 	for _, name := range Names() {
 		o, _ := Defaults(name)
-		o.WSize = n
+		setOwn(&o, "w_size", n)
 		m, err := New(name, o)
 		if err != nil {
 			t.Fatal(err)
@@ -156,7 +213,8 @@ func TestGatherEqualsBigBatch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	for _, name := range Names() {
 		o, _ := Defaults(name)
-		o.WSize, o.WEps = n, 0.1
+		setOwn(&o, "w_size", n)
+		setOwn(&o, "w_eps", 0.1)
 		big, err := New(name, o)
 		if err != nil {
 			t.Fatal(err)
@@ -219,7 +277,7 @@ func TestKnownValues(t *testing.T) {
 	// loss is sum_i (1e-5/(var_i+1e-5))^2 plus lambda times the squared
 	// off-diagonal correlations (tiny but nonzero).
 	o, _ := Defaults(NameBarlowTwins)
-	o.Lambda = 0
+	o.Set("lambda", 0)
 	bt, _ := New(NameBarlowTwins, o)
 	r, err := bt.Loss(1, z, z, n, d, g1, g2)
 	if err != nil {
@@ -250,7 +308,7 @@ func TestKnownValues(t *testing.T) {
 	for i := range same {
 		same[i] = float32(1 + i%d)
 	}
-	sc, _ := New(NameSimCLR, Options{Temperature: 0.5})
+	sc, _ := New(NameSimCLR, Options{Values: map[string]float64{"temperature": 0.5}})
 	r, err = sc.Loss(1, same, same, n, d, g1, g2)
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +344,7 @@ func TestKnownValues(t *testing.T) {
 
 func TestWMSERejectsBadSplit(t *testing.T) {
 	o, _ := Defaults(NameWMSE)
-	o.WSize = 6
+	o.Set("w_size", 6)
 	m, _ := New(NameWMSE, o)
 	z1, z2 := randViews32(rand.New(rand.NewPCG(1, 1)), 8, 2)
 	_, err := m.Loss(4, z1, z2, 8, 2, make([]float32, 16), make([]float32, 16))
@@ -294,7 +352,8 @@ func TestWMSERejectsBadSplit(t *testing.T) {
 		t.Errorf("want an error naming w_size and the step, got %v", err)
 	}
 	// Sub-batches of 4 rows cannot whiten 8 dimensions without shrinkage.
-	o.WSize, o.WEps = 4, 0
+	o.Set("w_size", 4)
+	o.Set("w_eps", 0)
 	m, _ = New(NameWMSE, o)
 	z1, z2 = randViews32(rand.New(rand.NewPCG(1, 1)), 8, 8)
 	if _, err := m.Loss(1, z1, z2, 8, 8, make([]float32, 64), make([]float32, 64)); err == nil || !strings.Contains(err.Error(), "w_eps") {
@@ -312,11 +371,13 @@ func TestSimCLRFloat32ProductsMatchFloat64(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast, err := NewSimCLR(opts)
+	m, err := New(NameSimCLR, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exact, _ := NewSimCLR(opts)
+	fast := m.(*SimCLR)
+	m, _ = New(NameSimCLR, opts)
+	exact := m.(*SimCLR)
 	exact.exact = true
 	rng := rand.New(rand.NewPCG(5, 5))
 	z1, z2 := make([]float64, n*d), make([]float64, n*d)

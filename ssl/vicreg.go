@@ -7,6 +7,36 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
+// NameVICReg is VICReg's registered name.
+const NameVICReg = "vicreg"
+
+// VICRegConfig holds VICReg's hyper-parameters: SimCoeff, StdCoeff and
+// CovCoeff weight the invariance, variance and covariance terms; Gamma is
+// the target standard deviation of the variance hinge; VarEps is added to
+// the variance before the square root. Gather gathers z across
+// data-parallel workers (nil: one worker).
+type VICRegConfig struct {
+	SimCoeff, StdCoeff, CovCoeff, Gamma, VarEps float64
+	Gather                                      GatherFunc
+}
+
+var vicRegRegistration = Registration{
+	Name:    NameVICReg,
+	Summary: "variance-invariance-covariance regularisation (Bardes et al., ICLR 2022)",
+	Options: []Option{
+		{Name: "sim_coeff", Flag: "sim-coeff", Default: 25, Legacy: "SimCoeff", Help: "weight of the invariance (MSE) term"},
+		{Name: "std_coeff", Flag: "std-coeff", Default: 25, Legacy: "StdCoeff", Help: "weight of the variance hinge"},
+		{Name: "cov_coeff", Flag: "cov-coeff", Default: 1, Legacy: "CovCoeff", Help: "weight of the covariance term"},
+		{Name: "gamma", Flag: "gamma", Default: 1, Legacy: "Gamma", Help: "target standard deviation of the variance hinge, > 0"},
+		{Name: "var_eps", Flag: "var-eps", Default: 1e-4, Legacy: "VarEps", Help: "added to the variance before the square root, > 0"},
+	},
+	New: func(o Options) (Method, error) {
+		r := resolved{vals: o.Values}
+		return NewVICReg(VICRegConfig{SimCoeff: r.float("sim_coeff"), StdCoeff: r.float("std_coeff"),
+			CovCoeff: r.float("cov_coeff"), Gamma: r.float("gamma"), VarEps: r.float("var_eps"), Gather: o.Gather})
+	},
+}
+
 // VICReg is the variance-invariance-covariance objective of Bardes et al.,
 // "VICReg" (ICLR 2022), with the paper's and solo-learn's formula:
 //
@@ -20,11 +50,11 @@ import (
 // each times its coefficient. Defaults: 25, 25, 1, gamma 1, var_eps 1e-4.
 // N must be at least 2.
 type VICReg struct {
-	opts Options
+	opts VICRegConfig
 }
 
 // NewVICReg validates opts and returns a VICReg.
-func NewVICReg(opts Options) (*VICReg, error) {
+func NewVICReg(opts VICRegConfig) (*VICReg, error) {
 	nonneg := func(name string, v float64) error {
 		if !(v >= 0) || math.IsInf(v, 0) {
 			return optErr(NameVICReg, name, v, "finite and >= 0")

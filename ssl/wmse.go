@@ -9,6 +9,36 @@ import (
 	"gonum.org/v1/gonum/lapack/lapack64"
 )
 
+// NameWMSE is W-MSE's registered name.
+const NameWMSE = "wmse"
+
+// WMSEConfig holds W-MSE's hyper-parameters: WSize is the whitening
+// sub-batch size (N must be a multiple of it), WIter the number of random
+// splits per step, WEps the shrinkage of the sub-batch covariance towards I
+// before Cholesky. Seed seeds the splits; Gather gathers z across
+// data-parallel workers (nil: one worker).
+type WMSEConfig struct {
+	WSize, WIter int
+	WEps         float64
+	Seed         int64
+	Gather       GatherFunc
+}
+
+var wmseRegistration = Registration{
+	Name:    NameWMSE,
+	Summary: "whitening MSE (Ermolov et al., ICML 2021)",
+	Options: []Option{
+		{Name: "w_size", Flag: "w-size", Kind: Int, Default: 128, Legacy: "WSize", Help: "whitening sub-batch size (the batch must be a multiple of it)"},
+		{Name: "w_iter", Flag: "w-iter", Kind: Int, Default: 1, Legacy: "WIter", Help: "random splits (whitening iterations) per step"},
+		{Name: "w_eps", Flag: "w-eps", Default: 0, Legacy: "WEps", Help: "shrinkage of the sub-batch covariance towards I, in [0,1) (needed when w-size <= the embedding dimension)"},
+	},
+	New: func(o Options) (Method, error) {
+		r := resolved{vals: o.Values}
+		return NewWMSE(WMSEConfig{WSize: r.int("w_size"), WIter: r.int("w_iter"), WEps: r.float("w_eps"),
+			Seed: o.Seed, Gather: o.Gather})
+	},
+}
+
 // WMSE is the whitening-MSE objective of Ermolov et al., "Whitening for
 // Self-Supervised Representation Learning" (ICML 2021), as the W-MSE code
 // (and solo-learn) computes it. For each of w_iter random splits of the N
@@ -29,14 +59,14 @@ import (
 // w_eps > 0. The splits are drawn from a PCG generator seeded with
 // (Seed, step), so they are deterministic and need no saved state.
 type WMSE struct {
-	opts Options
+	opts WMSEConfig
 	// perm returns the split permutation of iteration iter at step; tests
 	// replace it to reproduce a reference run's splits.
 	perm func(step, iter, n int) []int
 }
 
 // NewWMSE validates opts and returns a WMSE.
-func NewWMSE(opts Options) (*WMSE, error) {
+func NewWMSE(opts WMSEConfig) (*WMSE, error) {
 	switch {
 	case opts.WSize < 2:
 		return nil, optErr(NameWMSE, "w_size", opts.WSize, ">= 2")

@@ -9,7 +9,10 @@
 //   - feature matrices are N x D, row-major.
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Tensor is a dense float32 array with row-major (last index fastest) storage.
 type Tensor struct {
@@ -52,17 +55,10 @@ func (t *Tensor) Clone() *Tensor {
 }
 
 // SameShape reports whether t and o have identical shapes.
-func (t *Tensor) SameShape(o *Tensor) bool {
-	if len(t.Shape) != len(o.Shape) {
-		return false
-	}
-	for i := range t.Shape {
-		if t.Shape[i] != o.Shape[i] {
-			return false
-		}
-	}
-	return true
-}
+func (t *Tensor) SameShape(o *Tensor) bool { return SameShape(t.Shape, o.Shape) }
+
+// SameShape reports whether the shapes a and b are identical.
+func SameShape(a, b []int) bool { return slices.Equal(a, b) }
 
 // Ensure returns t when it already has the given shape, and otherwise a new
 // zero-filled tensor of that shape (reusing t's storage when it is large
@@ -72,17 +68,8 @@ func Ensure(t *Tensor, shape ...int) *Tensor {
 	if t == nil {
 		return New(shape...)
 	}
-	if len(t.Shape) == len(shape) {
-		same := true
-		for i := range shape {
-			if t.Shape[i] != shape[i] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return t
-		}
+	if SameShape(t.Shape, shape) {
+		return t
 	}
 	if cap(t.Data) >= n {
 		t.Data = t.Data[:n]

@@ -7,6 +7,9 @@ import (
 	"github.com/corinfomax/corinfomax/optim"
 )
 
+// Optimizers lists the optimizers NewOptimizer builds.
+func Optimizers() []string { return []string{"sgd", "lars", "adamw"} }
+
 // NewOptimizer returns the optimizer named by cfg for params.
 func NewOptimizer(cfg *Config, params []*nn.Param) (optim.Optimizer, error) {
 	switch cfg.Optimizer {

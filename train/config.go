@@ -6,10 +6,13 @@ package train
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/corinfomax/corinfomax/data"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/nn"
-	"github.com/corinfomax/corinfomax/ops/dnnl"
+	"github.com/corinfomax/corinfomax/ops/backends"
 	"github.com/corinfomax/corinfomax/recipe"
 	"github.com/corinfomax/corinfomax/ssl"
 )
@@ -25,7 +28,7 @@ type Config struct {
 	Std     []float32 `json:"std,omitempty"`
 	Workers int       `json:"workers"`
 	Shuffle bool      `json:"shuffle"`
-	// Augment is "paper" (DESIGN.md's asymmetric views), "light" (the CPU
+	// Augment is "paper" (the paper's asymmetric views), "light" (the CPU
 	// Fashion-MNIST views) or "none" (both views are the normalised image).
 	Augment      string  `json:"augment"`
 	Size         int     `json:"size"`
@@ -40,8 +43,9 @@ type Config struct {
 	ZeroInit    bool   `json:"zero_init_residual"`
 
 	// Method.
-	Method     string      `json:"method"`
-	Recipe     string      `json:"recipe"`
+	Method string `json:"method"`
+	Recipe string `json:"recipe"`
+	// MethodOpts holds the options of Method only, by declared name.
 	MethodOpts ssl.Options `json:"method_options"`
 
 	// Optimisation.
@@ -86,7 +90,7 @@ func FromRecipe(recipeName, method string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	opts, err := ssl.RecipeDefaults(method, recipeName)
+	opts, err := r.MethodDefaults(method)
 	if err != nil {
 		return Config{}, err
 	}
@@ -96,159 +100,135 @@ func FromRecipe(recipeName, method string) (Config, error) {
 		Method: method, Recipe: recipeName, MethodOpts: opts,
 		Optimizer: r.Optimizer, Epochs: r.Epochs, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, WarmupStart: r.WarmupStart,
 		WarmupEpochs: r.WarmupEpochs, Schedule: "cosine", ScheduleUnit: r.ScheduleUnit, Momentum: r.Momentum, WeightDecay: r.WeightDecay,
-		Seed: 0, Backend: "dnnl", Precision: "fp32", LogEvery: 10, KNNEvery: 1, KNNTrain: 10000, KNNTest: 2000, OnNaN: "stop",
+		Seed: 0, Backend: backends.Default, Precision: "fp32", LogEvery: 10, KNNEvery: 1, KNNTrain: 10000, KNNTest: 2000, OnNaN: "stop",
 	}, nil
 }
 
-// FlagError is a configuration error attributable to one command-line flag.
-type FlagError struct {
-	Flag string
-	Msg  string
+// ConfigError is a setting of Config out of range. Field is the setting's
+// JSON name ("crop_scale_min"); the command maps it to its flag.
+type ConfigError struct {
+	Field string
+	Msg   string
 }
 
-func (e *FlagError) Error() string { return fmt.Sprintf("--%s: %s", e.Flag, e.Msg) }
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
 
-func flagErr(flag, format string, a ...any) error {
-	return &FlagError{Flag: flag, Msg: fmt.Sprintf(format, a...)}
+func cfgErr(field, format string, a ...any) error {
+	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, a...)}
 }
 
-// Validate checks every setting and returns a *FlagError naming the flag and
-// the allowed range for the first one out of range.
+// Validate checks every setting and returns a *ConfigError naming the
+// setting and the allowed range for the first one out of range, or the
+// *ssl.OptionError of a method option.
 func (c *Config) Validate() error {
 	switch {
 	case c.Epochs < 1:
-		return flagErr("epochs", "must be >= 1, got %d", c.Epochs)
+		return cfgErr("epochs", "must be >= 1, got %d", c.Epochs)
 	case c.Batch < 2:
-		return flagErr("batch", "must be >= 2 (batch statistics need two samples), got %d", c.Batch)
+		return cfgErr("batch", "must be >= 2 (batch statistics need two samples), got %d", c.Batch)
 	case c.Width < 1:
-		return flagErr("width", "must be >= 1, got %d", c.Width)
+		return cfgErr("width", "must be >= 1, got %d", c.Width)
 	case c.Size < 8:
-		return flagErr("size", "must be >= 8 pixels, got %d", c.Size)
+		return cfgErr("size", "must be >= 8 pixels, got %d", c.Size)
 	case c.LR <= 0:
-		return flagErr("lr", "must be > 0, got %g", c.LR)
+		return cfgErr("lr", "must be > 0, got %g", c.LR)
 	case c.MinLR < 0 || c.MinLR > c.LR:
-		return flagErr("min-lr", "must be in [0, lr=%g], got %g", c.LR, c.MinLR)
+		return cfgErr("min_lr", "must be in [0, lr=%g], got %g", c.LR, c.MinLR)
 	case c.WarmupEpochs < 0:
-		return flagErr("warmup-epochs", "must be >= 0, got %d", c.WarmupEpochs)
+		return cfgErr("warmup_epochs", "must be >= 0, got %d", c.WarmupEpochs)
 	case c.Momentum < 0 || c.Momentum >= 1:
-		return flagErr("momentum", "must be in [0, 1), got %g", c.Momentum)
+		return cfgErr("momentum", "must be in [0, 1), got %g", c.Momentum)
 	case c.WeightDecay < 0:
-		return flagErr("weight-decay", "must be >= 0, got %g", c.WeightDecay)
+		return cfgErr("weight_decay", "must be >= 0, got %g", c.WeightDecay)
 	case c.MaxSteps < 0:
-		return flagErr("max-steps", "must be >= 0 (0 = no limit), got %d", c.MaxSteps)
+		return cfgErr("max_steps", "must be >= 0 (0 = no limit), got %d", c.MaxSteps)
 	case c.LogEvery < 1:
-		return flagErr("log-every", "must be >= 1, got %d", c.LogEvery)
+		return cfgErr("log_every", "must be >= 1, got %d", c.LogEvery)
 	case c.Threads < 0:
-		return flagErr("threads", "must be >= 0 (0 = all cores), got %d", c.Threads)
+		return cfgErr("threads", "must be >= 0 (0 = all cores), got %d", c.Threads)
 	case c.Workers < 1:
-		return flagErr("workers", "must be >= 1, got %d", c.Workers)
+		return cfgErr("workers", "must be >= 1, got %d", c.Workers)
 	case c.Limit < 0:
-		return flagErr("limit", "must be >= 0 (0 = all images), got %d", c.Limit)
+		return cfgErr("limit", "must be >= 0 (0 = all images), got %d", c.Limit)
 	case c.CropScaleMin <= 0 || c.CropScaleMin > 1:
-		return flagErr("crop-scale-min", "must be in (0, 1], got %g", c.CropScaleMin)
+		return cfgErr("crop_scale_min", "must be in (0, 1], got %g", c.CropScaleMin)
 	case c.KNNEvery < 0:
-		return flagErr("knn-every", "must be >= 0 (0 = never), got %d", c.KNNEvery)
+		return cfgErr("knn_every", "must be >= 0 (0 = never), got %d", c.KNNEvery)
 	case c.CkptEvery < 0:
-		return flagErr("checkpoint-every", "must be >= 0 (0 = once per epoch), got %d", c.CkptEvery)
+		return cfgErr("checkpoint_every_steps", "must be >= 0 (0 = once per epoch), got %d", c.CkptEvery)
 	case c.KNNTrain < 0:
-		return flagErr("knn-train", "must be >= 0 (0 = all images), got %d", c.KNNTrain)
+		return cfgErr("knn_train", "must be >= 0 (0 = all images), got %d", c.KNNTrain)
 	case c.KNNTest < 0:
-		return flagErr("knn-test", "must be >= 0 (0 = all images), got %d", c.KNNTest)
+		return cfgErr("knn_test", "must be >= 0 (0 = all images), got %d", c.KNNTest)
 	case c.WarmupStart < 0:
-		return flagErr("warmup-start-lr", "must be >= 0, got %g", c.WarmupStart)
+		return cfgErr("warmup_start_lr", "must be >= 0, got %g", c.WarmupStart)
 	}
-	if !oneOf(c.Arch, "resnet18", "resnet34", "resnet50") {
-		return flagErr("arch", "must be resnet18, resnet34 or resnet50, got %q", c.Arch)
+	if !slices.Contains(model.Archs(), c.Arch) {
+		return cfgErr("arch", "must be one of %s, got %q", strings.Join(model.Archs(), ", "), c.Arch)
 	}
-	if !oneOf(c.Stem, "cifar", "imagenet") {
-		return flagErr("stem", "must be cifar or imagenet, got %q", c.Stem)
+	if !slices.Contains(model.Stems(), c.Stem) {
+		return cfgErr("stem", "must be one of %s, got %q", strings.Join(model.Stems(), ", "), c.Stem)
 	}
-	if !oneOf(c.Optimizer, "sgd", "lars", "adamw") {
-		return flagErr("optimizer", "must be sgd, lars or adamw, got %q", c.Optimizer)
+	if !slices.Contains(Optimizers(), c.Optimizer) {
+		return cfgErr("optimizer", "must be one of %s, got %q", strings.Join(Optimizers(), ", "), c.Optimizer)
 	}
 	if !oneOf(c.Schedule, "cosine", "constant") {
-		return flagErr("schedule", "must be cosine or constant, got %q", c.Schedule)
+		return cfgErr("schedule", "must be cosine or constant, got %q", c.Schedule)
 	}
 	if !oneOf(c.ScheduleUnit, "epoch", "step") {
-		return flagErr("schedule-unit", "must be epoch or step, got %q", c.ScheduleUnit)
+		return cfgErr("schedule_unit", "must be epoch or step, got %q", c.ScheduleUnit)
 	}
-	if !oneOf(c.Augment, "paper", "light", "none") {
-		return flagErr("augment", "must be paper, light or none, got %q", c.Augment)
+	if !slices.Contains(data.Augmentations(), c.Augment) {
+		return cfgErr("augment", "must be one of %s, got %q", strings.Join(data.Augmentations(), ", "), c.Augment)
 	}
 	if !oneOf(c.OnNaN, "stop", "skip") {
-		return flagErr("on-nan", "must be stop or skip, got %q", c.OnNaN)
+		return cfgErr("on_nan", "must be stop or skip, got %q", c.OnNaN)
 	}
-	if !oneOf(c.Backend, "dnnl", "ref") {
-		return flagErr("backend", "must be dnnl or ref, got %q", c.Backend)
+	if _, err := backends.Lookup(c.Backend); err != nil {
+		return cfgErr("backend", "%v", err)
 	}
-	if !oneOf(c.Method, ssl.Names()...) {
-		return flagErr("method", "must be one of %s, got %q", strings.Join(ssl.Names(), ", "), c.Method)
+	if _, err := ssl.Lookup(c.Method); err != nil {
+		return cfgErr("method", "must be one of %s, got %q", strings.Join(ssl.Names(), ", "), c.Method)
 	}
-	if err := validatePrecision(c.Precision, c.Backend); err != nil {
-		return err
+	if err := backends.CheckPrecision(c.Backend, c.Precision); err != nil {
+		return cfgErr("precision", "%v", err)
 	}
 	if _, err := nn.ParseSpec(c.Projector); err != nil {
-		return flagErr("projector", "%v", err)
+		return cfgErr("projector", "%v", err)
 	}
 	if c.Out == "" {
-		return flagErr("out", "a run directory is required")
+		return cfgErr("out", "a run directory is required")
 	}
 	if _, err := ssl.New(c.Method, c.MethodOpts); err != nil {
-		return methodFlagErr(err)
+		return err
 	}
 	return nil
 }
 
-// optionFlag returns the pretrain flag that sets the ssl option name (as
-// ssl's errors spell it: lam_R, scale_loss, ...), if there is one.
-func optionFlag(name string) (string, bool) {
-	switch name {
-	case "alpha", "eps", "lambda", "temperature":
-		return name, true
-	case "lam_R", "lam_mu", "init_scale", "scale_loss", "sim_coeff", "std_coeff", "cov_coeff", "w_size", "w_iter":
-		return strings.ReplaceAll(strings.ToLower(name), "_", "-"), true
+func oneOf(s string, allowed ...string) bool { return slices.Contains(allowed, s) }
+
+// Norm returns the run's normalisation for its data with channels channels:
+// Mean and Std when given, else the dataset's published constants.
+func (c *Config) Norm(channels int) (data.Norm, error) {
+	n, err := data.ResolveNorm(c.Data, channels, c.Mean, c.Std)
+	if err != nil {
+		return data.Norm{}, cfgErr("mean", "--mean/--std: %v", err)
 	}
-	return "", false
+	return n, nil
 }
 
-// methodFlagErr turns an error of ssl.New into a *FlagError naming the flag
-// of the offending option ("option lam_R = 1 out of range" -> --lam-r), or
-// --method when the option has no flag.
-func methodFlagErr(err error) error {
-	msg := err.Error()
-	if _, rest, ok := strings.Cut(msg, "option "); ok {
-		name, _, _ := strings.Cut(rest, " ")
-		if flag, ok := optionFlag(name); ok {
-			return &FlagError{Flag: flag, Msg: msg}
-		}
+// Pipeline returns the two-view augmentation of the run, normalised with
+// norm.
+func (c *Config) Pipeline(norm data.Norm) (data.Pipeline, error) {
+	p, err := data.AugmentPipeline(c.Augment, c.Size, c.CropScaleMin, norm)
+	if err != nil {
+		return data.Pipeline{}, cfgErr("augment", "%v", err)
 	}
-	return &FlagError{Flag: "method", Msg: msg}
+	return p, nil
 }
 
-// validatePrecision checks --precision against the backend and the CPU:
-// bf16 needs the dnnl backend and AVX512-BF16 (elsewhere oneDNN would
-// emulate bfloat16, slower than float32, so the flag refuses).
-func validatePrecision(precision, backend string) error {
-	switch precision {
-	case "", "fp32":
-		return nil
-	case "bf16":
-		if backend != "dnnl" && backend != "" {
-			return flagErr("precision", "bf16 needs --backend dnnl, got --backend %s", backend)
-		}
-		if !dnnl.BF16Supported() {
-			return flagErr("precision", "bf16 needs a CPU with AVX512-BF16 instructions, which this one lacks; use fp32")
-		}
-		return nil
-	}
-	return flagErr("precision", "must be fp32 or bf16, got %q", precision)
-}
-
-func oneOf(s string, allowed ...string) bool {
-	for _, a := range allowed {
-		if s == a {
-			return true
-		}
-	}
-	return false
+// Spec returns the model the run trains on images with channels channels.
+func (c *Config) Spec(channels int) model.Spec {
+	return model.Spec{Arch: c.Arch, Stem: c.Stem, Width: c.Width, InChannels: channels,
+		Projector: c.Projector, ProjectorBN: c.ProjectorBN, ZeroInit: c.ZeroInit}
 }

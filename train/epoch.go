@@ -3,11 +3,11 @@ package train
 import (
 	"context"
 	"fmt"
-	"path/filepath"
+	"strings"
 
 	"github.com/corinfomax/corinfomax/data"
-	"github.com/corinfomax/corinfomax/encoder"
 	"github.com/corinfomax/corinfomax/eval"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/ops"
 	"github.com/corinfomax/corinfomax/report"
 	"github.com/corinfomax/corinfomax/ssl"
@@ -25,9 +25,9 @@ func (t *Trainer) endEpoch(ctx context.Context, secs float64, imgs int) error {
 	if secs > 0 {
 		rec["images_per_sec"] = float64(imgs) / secs
 	}
-	if sp, err := t.spectrum(); err == nil {
+	if sp, source, err := t.spectrum(); err == nil {
 		rec["spectrum"] = map[string]any{"below_1e-8": sp.Below1e8, "above_1e-1": sp.Above1e1,
-			"effective_rank": sp.EffectiveRank, "dim": len(sp.Eigenvalues)}
+			"effective_rank": sp.EffectiveRank, "dim": len(sp.Eigenvalues), "source": source}
 		t.history.Spectrum = sp.Eigenvalues
 	} else {
 		fmt.Fprintf(t.log, "warning: epoch %d: spectrum: %v\n", epoch, err)
@@ -40,20 +40,22 @@ func (t *Trainer) endEpoch(ctx context.Context, secs float64, imgs int) error {
 		case len(res) > 0:
 			knn := map[string]any{}
 			p := knnPoint{Epoch: epoch}
+			var parts []string
 			for _, r := range res {
 				knn[fmt.Sprintf("k%d", r.K)] = r.Top1
 				p.Ks = append(p.Ks, r.K)
 				p.Top1 = append(p.Top1, r.Top1)
+				parts = append(parts, fmt.Sprintf("k=%d %.2f%%", r.K, r.Top1))
 			}
 			rec["knn"] = knn
 			t.history.KNN = append(t.history.KNN, p)
-			t.prog.Note(fmt.Sprintf("epoch %d: online kNN top-1 %v", epoch, knn))
+			t.prog.Note(fmt.Sprintf("epoch %d: online kNN top-1 %s", epoch, strings.Join(parts, ", ")))
 		}
 	}
 	if err := t.metrics.write(rec); err != nil {
 		return err
 	}
-	if err := t.saveAt(position{Epoch: t.epoch + 1, Step: t.step, Skipped: t.skipped}); err != nil {
+	if err := t.saveAt(model.Position{Epoch: t.epoch + 1, Step: t.step, Skipped: t.skipped}); err != nil {
 		return err
 	}
 	if err := t.writeReport(); err != nil {
@@ -63,28 +65,28 @@ func (t *Trainer) endEpoch(ctx context.Context, secs float64, imgs int) error {
 }
 
 // spectrum is the eigenvalue spectrum of the first view's embedding
-// covariance: CorInfoMax's running R1, or, for the other methods, the
-// covariance of the last batch's L2-normalised projector outputs.
-func (t *Trainer) spectrum() (ssl.Spectrum, error) {
-	if c, ok := t.method.(*ssl.CorInfoMax); ok {
-		cov := c.Covariance(1)
-		d := 0
-		for d*d < len(cov) {
-			d++
+// covariance and where it came from: the method's running estimate when it
+// keeps one ("running", CorInfoMax's R1), else the covariance of the last
+// batch's L2-normalised projector outputs ("last_batch").
+func (t *Trainer) spectrum() (eval.SpectrumSummary, string, error) {
+	if c, ok := t.method.(ssl.CovarianceTracker); ok {
+		if cov, d := c.RunningCovariance(1); d > 0 {
+			sp, err := eval.SpectrumOf(cov, d)
+			return sp, "running", err
 		}
-		return ssl.SpectrumOf(cov, d)
 	}
-	z := t.lastZ
+	z := t.step1.Z(0)
 	if z == nil {
-		return ssl.Spectrum{}, fmt.Errorf("no projector output yet")
+		return eval.SpectrumSummary{}, "", fmt.Errorf("no projector output yet")
 	}
 	n, d := z.Shape[0], z.Shape[1]
 	zn := make([]float32, n*d)
 	norms := make([]float64, n)
 	if err := ops.L2NormalizeRows(z.Data, n, d, zn, norms); err != nil {
-		return ssl.Spectrum{}, err
+		return eval.SpectrumSummary{}, "", err
 	}
-	return ssl.SpectrumOf(eval.Covariance(zn, n, d), d)
+	sp, err := eval.SpectrumOf(eval.Covariance(zn, n, d), d)
+	return sp, "last_batch", err
 }
 
 // onlineKNN measures weighted kNN top-1 of the backbone features: the first
@@ -96,15 +98,11 @@ func (t *Trainer) onlineKNN(ctx context.Context) ([]eval.KNNResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no labelled test split: %w", err)
 	}
-	pipe, err := Pipeline(&t.cfg, t.train)
+	trF, trL, dim, err := model.Features(ctx, t.net, t.train, t.cfg.Size, t.norm, model.Backbone, t.cfg.KNNTrain, 256)
 	if err != nil {
 		return nil, err
 	}
-	trF, trL, dim, err := encoder.Features(ctx, t.net, t.train, t.cfg.Size, pipe.Norm, encoder.Backbone, t.cfg.KNNTrain, 256)
-	if err != nil {
-		return nil, err
-	}
-	teF, teL, _, err := encoder.Features(ctx, t.net, test, t.cfg.Size, pipe.Norm, encoder.Backbone, t.cfg.KNNTest, 256)
+	teF, teL, _, err := model.Features(ctx, t.net, test, t.cfg.Size, t.norm, model.Backbone, t.cfg.KNNTest, 256)
 	if err != nil {
 		return nil, err
 	}
@@ -132,5 +130,5 @@ func (t *Trainer) writeReport() error {
 			knn = append(knn, s)
 		}
 	}
-	return report.TrainingReport(filepath.Join(t.cfg.Out, "report.png"), loss, knn, h.Spectrum)
+	return report.TrainingReport(t.dir.Report(), loss, knn, h.Spectrum)
 }

@@ -14,7 +14,9 @@ import (
 
 	"github.com/corinfomax/corinfomax/checkpoint"
 	"github.com/corinfomax/corinfomax/internal/testutil"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/ops/dnnl"
+	"github.com/corinfomax/corinfomax/ssl"
 )
 
 // tinyData is testutil.TinyNPY: n random 12x12 greyscale images, 3 classes.
@@ -173,7 +175,9 @@ func TestLockRefusesSecondProcess(t *testing.T) {
 	unlock2()
 }
 
-func TestValidateNamesTheFlag(t *testing.T) {
+// TestValidateNamesTheSetting checks that Validate names the setting (its
+// JSON name, or the method option's declared name) of each bad value.
+func TestValidateNamesTheSetting(t *testing.T) {
 	base := tinyConfig(t, "fashion-mnist", t.TempDir())
 	cases := []struct {
 		flag string
@@ -184,25 +188,37 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"width", func(c *Config) { c.Width = 0 }},
 		{"arch", func(c *Config) { c.Arch = "vgg" }},
 		{"method", func(c *Config) { c.Method = "byol2" }},
-		{"lam-r", func(c *Config) { c.MethodOpts.LamR = 1 }},
-		{"lam-mu", func(c *Config) { c.MethodOpts.LamMu = -0.5 }},
-		{"eps", func(c *Config) { c.MethodOpts.Eps = 0 }},
-		{"alpha", func(c *Config) { c.MethodOpts.Alpha = -1 }},
-		{"knn-train", func(c *Config) { c.KNNTrain = -1 }},
+		{"lam_R", func(c *Config) { c.MethodOpts.Set("lam_R", 1) }},
+		{"lam_mu", func(c *Config) { c.MethodOpts.Set("lam_mu", -0.5) }},
+		{"eps", func(c *Config) { c.MethodOpts.Set("eps", 0) }},
+		{"alpha", func(c *Config) { c.MethodOpts.Set("alpha", -1) }},
+		{"temperature", func(c *Config) { c.MethodOpts.Set("temperature", 0.5) }}, // not a corinfomax option
+		{"knn_train", func(c *Config) { c.KNNTrain = -1 }},
 		{"lr", func(c *Config) { c.LR = 0 }},
 		{"projector", func(c *Config) { c.Projector = "12-x" }},
 		{"optimizer", func(c *Config) { c.Optimizer = "rmsprop" }},
-		{"on-nan", func(c *Config) { c.OnNaN = "ignore" }},
+		{"on_nan", func(c *Config) { c.OnNaN = "ignore" }},
 		{"precision", func(c *Config) { c.Precision = "fp16" }},
 		{"precision", func(c *Config) { c.Precision, c.Backend = "bf16", "ref" }},
 	}
 	for _, tc := range cases {
 		c := base
+		c.MethodOpts = base.MethodOpts.Clone()
 		tc.set(&c)
 		err := c.Validate()
-		var fe *FlagError
-		if !errors.As(err, &fe) || fe.Flag != tc.flag {
-			t.Errorf("want a FlagError for --%s, got %v", tc.flag, err)
+		var ce *ConfigError
+		var oe *ssl.OptionError
+		switch {
+		case errors.As(err, &ce):
+			if ce.Field != tc.flag {
+				t.Errorf("want a ConfigError for %s, got %v", tc.flag, err)
+			}
+		case errors.As(err, &oe):
+			if oe.Option != tc.flag {
+				t.Errorf("want an OptionError for %s, got %v", tc.flag, err)
+			}
+		default:
+			t.Errorf("want an error naming %s, got %v", tc.flag, err)
 		}
 	}
 	if err := base.Validate(); err != nil {
@@ -223,17 +239,17 @@ func TestDivergenceStopsOrSkips(t *testing.T) {
 	every := tinyConfig(t, spec, filepath.Join(t.TempDir(), "every"))
 	every.LR, every.WarmupEpochs, every.Schedule, every.MinLR, every.CkptEvery = 1e30, 0, "constant", 0, 1
 	_, divErr := Run(context.Background(), every, false, io.Discard)
-	if divErr == nil || !strings.Contains(divErr.Error(), "last good checkpoint is "+checkpointPath(every.Out)) {
+	if divErr == nil || !strings.Contains(divErr.Error(), "last good checkpoint is "+model.RunDir(every.Out).Checkpoint()) {
 		t.Fatalf("want a divergence error naming the last good checkpoint, got %v", divErr)
 	}
-	rs, err := readRunState(checkpointPath(every.Out))
+	rs, err := readRunState(model.RunDir(every.Out).Checkpoint())
 	if err != nil {
 		t.Fatalf("the last good checkpoint is unreadable: %v", err)
 	}
 	if rs.Pos.Step < 1 || !strings.Contains(divErr.Error(), fmt.Sprintf("step %d:", rs.Pos.Step+1)) {
 		t.Fatalf("checkpoint at step %d, but the error is %v", rs.Pos.Step, divErr)
 	}
-	for _, ct := range rs.File.Tensors {
+	for _, ct := range rs.Ck.File.Tensors {
 		if !finite(ct.F32) {
 			t.Fatalf("the last good checkpoint holds non-finite values in %s", ct.Name)
 		}
@@ -325,8 +341,8 @@ func TestBF16Pretraining(t *testing.T) {
 	cfg16 := tinyConfig(t, spec, filepath.Join(t.TempDir(), "bf16"))
 	cfg16.Precision = "bf16"
 	if !dnnl.BF16Supported() {
-		var fe *FlagError
-		if err := cfg16.Validate(); !errors.As(err, &fe) || fe.Flag != "precision" {
+		var fe *ConfigError
+		if err := cfg16.Validate(); !errors.As(err, &fe) || fe.Field != "precision" {
 			t.Fatalf("bf16 on a CPU without AVX512-BF16: want a --precision error, got %v", err)
 		}
 		return

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/corinfomax/corinfomax/bench"
 	"github.com/corinfomax/corinfomax/data"
 	"github.com/corinfomax/corinfomax/ssl"
-	"github.com/corinfomax/corinfomax/train"
 	"github.com/spf13/cobra"
 )
 
@@ -15,7 +15,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Benchmarks: a training step, the SSL objective, the data loader",
 	}
-	var c train.BenchConfig
+	var c bench.StepConfig
 	var asJSON bool
 	step := &cobra.Command{
 		Use:   "step",
@@ -24,7 +24,7 @@ func newBenchCmd() *cobra.Command {
   corinfomax bench step --width 16 --method corinfomax --projector 512-512-64 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := train.BenchStep(cmd.Context(), c)
+			r, err := bench.Step(cmd.Context(), c)
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ func newBenchCmd() *cobra.Command {
 			if _, err := ssl.Defaults(method); err != nil {
 				return usagef("--method: %v", err)
 			}
-			sec, err := train.BenchObjective(method, n, d, steps)
+			sec, err := bench.Objective(method, n, d, steps)
 			if err != nil {
 				return err
 			}
@@ -100,12 +100,11 @@ func newBenchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg := train.Config{Data: spec, Augment: augment, Size: size, CropScaleMin: 0.08}
-			pipe, err := train.Pipeline(&cfg, ds)
+			pipe, err := data.AugmentPipeline(augment, size, 0.08, data.DefaultNorm(spec, ds.Channels()))
 			if err != nil {
-				return err
+				return usagef("--augment: %v", err)
 			}
-			ips, err := train.BenchLoader(cmd.Context(), ds, pipe, batch, workers, batches)
+			ips, err := bench.Loader(cmd.Context(), ds, pipe, batch, workers, batches)
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/corinfomax/corinfomax/data"
 	"github.com/corinfomax/corinfomax/encoder"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/report"
 	"github.com/corinfomax/corinfomax/train"
 	"github.com/spf13/cobra"
@@ -81,7 +82,7 @@ normalised projector outputs, and plot their spectra in one figure.`,
 				ds, err := data.Open(cfg.Data, data.Train, data.OpenOptions{Limit: limit, Log: os.Stderr})
 				if err == nil {
 					size, norm := evalGeometry(enc, cfg.Data, ds)
-					feats, _, dim, ferr := encoder.Features(cmd.Context(), enc.Net, ds, size, norm, encoder.Projector, limit, 256)
+					feats, _, dim, ferr := model.Features(cmd.Context(), enc.Net, ds, size, norm, model.Projector, limit, 256)
 					if ferr == nil {
 						if sp, serr := spectrumOf(feats, len(feats)/dim, dim, true); serr == nil {
 							erank = fmt.Sprintf("%.1f / %d", sp.EffectiveRank, dim)

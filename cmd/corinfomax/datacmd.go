@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/corinfomax/corinfomax/data"
-	"github.com/corinfomax/corinfomax/train"
 	"github.com/spf13/cobra"
 )
 
@@ -65,10 +64,9 @@ func newDataCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg := train.Config{Data: args[0], Augment: augment, Size: size, CropScaleMin: 0.08}
-			pipe, err := train.Pipeline(&cfg, ds)
+			pipe, err := data.AugmentPipeline(augment, size, 0.08, data.DefaultNorm(args[0], ds.Channels()))
 			if err != nil {
-				return err
+				return usagef("--augment: %v", err)
 			}
 			if err := data.Preview(ds, pipe, n, seed, out); err != nil {
 				return err

@@ -17,6 +17,7 @@ import (
 	"github.com/corinfomax/corinfomax/encoder"
 	"github.com/corinfomax/corinfomax/eval"
 	"github.com/corinfomax/corinfomax/internal/atomicfile"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/nn"
 	"github.com/corinfomax/corinfomax/report"
 	"github.com/corinfomax/corinfomax/train"
@@ -38,11 +39,11 @@ type featureScore struct {
 // pixels) on train/test with weighted kNN and a linear probe.
 func scoreFeatures(ctx context.Context, name string, net *nn.Network, tr, te data.Dataset, size int, norm data.Norm, lin eval.LinearConfig, log io.Writer) (featureScore, error) {
 	start := time.Now()
-	trF, trL, dim, err := encoder.Features(ctx, net, tr, size, norm, encoder.Backbone, 0, 256)
+	trF, trL, dim, err := model.Features(ctx, net, tr, size, norm, model.Backbone, 0, 256)
 	if err != nil {
 		return featureScore{}, err
 	}
-	teF, teL, _, err := encoder.Features(ctx, net, te, size, norm, encoder.Backbone, 0, 256)
+	teF, teL, _, err := model.Features(ctx, net, te, size, norm, model.Backbone, 0, 256)
 	if err != nil {
 		return featureScore{}, err
 	}
@@ -88,7 +89,7 @@ Re-running resumes (or reuses) the finished pretraining in --out.`,
 					return err
 				}
 			}
-			if _, err := os.Stat(filepath.Join(f.c.Out, encoder.CheckpointFile)); err == nil {
+			if _, err := os.Stat(filepath.Join(f.c.Out, model.CheckpointFile)); err == nil {
 				f.resume = true
 				fmt.Fprintf(os.Stderr, "demo: %s has a checkpoint: resuming it (use another --out for a fresh run)\n", f.c.Out)
 			}
@@ -124,33 +125,30 @@ Re-running resumes (or reuses) the finished pretraining in --out.`,
 				return err
 			}
 			defer enc.Close()
-			pipe, err := train.Pipeline(&cfg, tr)
-			if err != nil {
-				return err
-			}
+			norm := enc.Norm // the normalisation the run trained with, from its checkpoint
 			lin := eval.LinearConfig{Epochs: linEpochs, Batch: 256, LR: 0.2, MinLR: 2e-3, Momentum: 0.9, Seed: cfg.Seed,
 				Standardize: true} // the same treatment for the three feature sets: raw pixels and a random network are badly scaled
 			var scores []featureScore
-			s, err := scoreFeatures(ctx, "raw pixels", nil, tr, te, cfg.Size, pipe.Norm, lin, os.Stderr)
+			s, err := scoreFeatures(ctx, "raw pixels", nil, tr, te, cfg.Size, norm, lin, os.Stderr)
 			if err != nil {
 				return err
 			}
 			scores = append(scores, s)
 			// The same network at the initialisation the run started from.
-			random, err := encoder.NewNetwork(enc.Backend(), enc.Spec, rand.New(rand.NewSource(cfg.Seed)))
+			random, err := model.NewNetwork(enc.Backend(), enc.Spec, rand.New(rand.NewSource(cfg.Seed)))
 			if err != nil {
 				return err
 			}
 			// Its batch-norm statistics are re-estimated on 20 training
 			// batches so that inference mode normalises its real inputs.
-			if err := encoder.RecalibrateBN(ctx, random, tr, cfg.Size, pipe.Norm, 20, 256); err != nil {
+			if err := model.RecalibrateBN(ctx, random, tr, cfg.Size, norm, 20, 256); err != nil {
 				return err
 			}
-			if s, err = scoreFeatures(ctx, "random-init "+cfg.Arch, random, tr, te, cfg.Size, pipe.Norm, lin, os.Stderr); err != nil {
+			if s, err = scoreFeatures(ctx, "random-init "+cfg.Arch, random, tr, te, cfg.Size, norm, lin, os.Stderr); err != nil {
 				return err
 			}
 			scores = append(scores, s)
-			if s, err = scoreFeatures(ctx, cfg.Method+" "+cfg.Arch, enc.Net, tr, te, cfg.Size, pipe.Norm, lin, os.Stderr); err != nil {
+			if s, err = scoreFeatures(ctx, cfg.Method+" "+cfg.Arch, enc.Net, tr, te, cfg.Size, norm, lin, os.Stderr); err != nil {
 				return err
 			}
 			scores = append(scores, s)

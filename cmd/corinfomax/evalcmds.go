@@ -12,6 +12,7 @@ import (
 	"github.com/corinfomax/corinfomax/data"
 	"github.com/corinfomax/corinfomax/encoder"
 	"github.com/corinfomax/corinfomax/eval"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/spf13/cobra"
 )
 
@@ -56,7 +57,7 @@ func (f *evalFlags) open() (*encoder.Encoder, string, error) {
 	}
 	spec := f.data
 	if spec == "" {
-		spec = enc.File.Metadata[encoder.MetaData]
+		spec = enc.Data
 		if spec == "" {
 			enc.Close()
 			return nil, "", usagef("--data: the checkpoint does not say what it was trained on; give KIND:PATH")
@@ -70,7 +71,7 @@ func (f *evalFlags) open() (*encoder.Encoder, string, error) {
 // a failed write is reported, not fatal (the result is already printed).
 func (f *evalFlags) record(enc *encoder.Encoder, spec string, kv map[string]any) {
 	if fi, err := os.Stat(f.checkpoint); err != nil || !fi.IsDir() || f.limit != 0 || f.testLimit != 0 ||
-		spec != enc.File.Metadata[encoder.MetaData] {
+		spec != enc.Data {
 		return
 	}
 	if err := recordEval(f.checkpoint, kv); err != nil {
@@ -79,7 +80,7 @@ func (f *evalFlags) record(enc *encoder.Encoder, spec string, kv map[string]any)
 }
 
 // splitFeatures computes backbone (or projector) features of a split.
-func splitFeatures(ctx context.Context, enc *encoder.Encoder, spec string, split data.Split, limit int, layer encoder.Layer, log io.Writer) ([]float32, []int, int, data.Dataset, error) {
+func splitFeatures(ctx context.Context, enc *encoder.Encoder, spec string, split data.Split, limit int, layer model.Layer, log io.Writer) ([]float32, []int, int, data.Dataset, error) {
 	ds, err := data.Open(spec, split, data.OpenOptions{Limit: limit, Log: log})
 	if err != nil {
 		return nil, nil, 0, nil, fmt.Errorf("--data %s: %w", spec, err)
@@ -89,7 +90,7 @@ func splitFeatures(ctx context.Context, enc *encoder.Encoder, spec string, split
 			spec, ds.Channels(), enc.Spec.InChannels)
 	}
 	size, norm := evalGeometry(enc, spec, ds)
-	feats, labels, dim, err := encoder.Features(ctx, enc.Net, ds, size, norm, layer, 0, 256)
+	feats, labels, dim, err := model.Features(ctx, enc.Net, ds, size, norm, layer, 0, 256)
 	if err != nil {
 		return nil, nil, 0, nil, err
 	}
@@ -176,14 +177,14 @@ func newKNNCmd() *cobra.Command {
 }
 
 func runKNN(ctx context.Context, enc *encoder.Encoder, spec string, limit, testLimit int, ks []int, temp float64) ([]eval.KNNResult, error) {
-	trF, trL, dim, ds, err := splitFeatures(ctx, enc, spec, data.Train, limit, encoder.Backbone, os.Stderr)
+	trF, trL, dim, ds, err := splitFeatures(ctx, enc, spec, data.Train, limit, model.Backbone, os.Stderr)
 	if err != nil {
 		return nil, err
 	}
 	if trL == nil {
 		return nil, fmt.Errorf("--data %s has no labels: kNN needs a labelled train and test split", spec)
 	}
-	teF, teL, _, _, err := splitFeatures(ctx, enc, spec, data.Test, testLimit, encoder.Backbone, os.Stderr)
+	teF, teL, _, _, err := splitFeatures(ctx, enc, spec, data.Test, testLimit, model.Backbone, os.Stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -257,14 +258,14 @@ one backbone pass over the training set per epoch.`,
 // features (recomputed on augmented images every epoch when augment is
 // set) and evaluates it on the test split.
 func runLinear(ctx context.Context, enc *encoder.Encoder, spec string, limit, testLimit int, augment bool, cfg eval.LinearConfig, log io.Writer) (eval.LinearResult, error) {
-	trF, trL, dim, ds, err := splitFeatures(ctx, enc, spec, data.Train, limit, encoder.Backbone, log)
+	trF, trL, dim, ds, err := splitFeatures(ctx, enc, spec, data.Train, limit, model.Backbone, log)
 	if err != nil {
 		return eval.LinearResult{}, err
 	}
 	if trL == nil {
 		return eval.LinearResult{}, fmt.Errorf("--data %s has no labels: the linear probe needs labelled splits", spec)
 	}
-	teF, teL, _, _, err := splitFeatures(ctx, enc, spec, data.Test, testLimit, encoder.Backbone, log)
+	teF, teL, _, _, err := splitFeatures(ctx, enc, spec, data.Test, testLimit, model.Backbone, log)
 	if err != nil {
 		return eval.LinearResult{}, err
 	}
@@ -273,7 +274,7 @@ func runLinear(ctx context.Context, enc *encoder.Encoder, spec string, limit, te
 	if augment {
 		size, norm := evalGeometry(enc, spec, ds)
 		source = func(ctx context.Context, epoch int) ([]float32, []int, error) {
-			f, l, _, err := encoder.AugmentedFeatures(ctx, enc.Net, ds, size, norm, epoch, cfg.Seed, 256)
+			f, l, _, err := model.AugmentedFeatures(ctx, enc.Net, ds, size, norm, epoch, cfg.Seed, 256)
 			return f, l, err
 		}
 	}

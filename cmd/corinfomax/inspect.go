@@ -7,26 +7,25 @@ import (
 	"path/filepath"
 
 	"github.com/corinfomax/corinfomax/data"
-	"github.com/corinfomax/corinfomax/encoder"
 	"github.com/corinfomax/corinfomax/eval"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/npy"
 	"github.com/corinfomax/corinfomax/ops"
 	"github.com/corinfomax/corinfomax/report"
-	"github.com/corinfomax/corinfomax/ssl"
 	"github.com/spf13/cobra"
 )
 
 // spectrumOf returns the eigenvalue spectrum of the covariance of features
 // (n x d), L2-normalising the rows first when normalize is set.
-func spectrumOf(feats []float32, n, d int, normalize bool) (ssl.Spectrum, error) {
+func spectrumOf(feats []float32, n, d int, normalize bool) (eval.SpectrumSummary, error) {
 	x := feats
 	if normalize {
 		x = make([]float32, n*d)
 		if err := ops.L2NormalizeRows(feats, n, d, x, make([]float64, n)); err != nil {
-			return ssl.Spectrum{}, err
+			return eval.SpectrumSummary{}, err
 		}
 	}
-	return ssl.SpectrumOf(eval.Covariance(x, n, d), d)
+	return eval.SpectrumOf(eval.Covariance(x, n, d), d)
 }
 
 type spectrumOut struct {
@@ -66,19 +65,19 @@ log scale with the effective rank. Several checkpoints go into one plot to compa
 				if err != nil {
 					return err
 				}
-				for _, layer := range []encoder.Layer{encoder.Projector, encoder.Backbone} {
+				for _, layer := range []model.Layer{model.Projector, model.Backbone} {
 					feats, _, dim, _, err := splitFeatures(cmd.Context(), enc, spec, data.Train, f.limit, layer, os.Stderr)
 					if err != nil {
 						enc.Close()
 						return err
 					}
-					sp, err := spectrumOf(feats, len(feats)/dim, dim, layer == encoder.Projector)
+					sp, err := spectrumOf(feats, len(feats)/dim, dim, layer == model.Projector)
 					if err != nil {
 						enc.Close()
 						return err
 					}
 					name := "backbone"
-					if layer == encoder.Projector {
+					if layer == model.Projector {
 						name = "projector"
 					}
 					results = append(results, spectrumOut{Checkpoint: ck, Layer: name, Dim: dim, EffRank: sp.EffectiveRank,
@@ -86,7 +85,7 @@ log scale with the effective rank. Several checkpoints go into one plot to compa
 					fmt.Fprintf(os.Stderr, "%s %s: dim %d, effective rank %.2f, eigenvalues < 1e-8: %d, > 1e-1: %d\n",
 						ck, name, dim, sp.EffectiveRank, sp.Below1e8, sp.Above1e1)
 					label := fmt.Sprintf("%s (erank %.1f)", runLabel(ck), sp.EffectiveRank)
-					if layer == encoder.Projector {
+					if layer == model.Projector {
 						proj[label] = sp.Eigenvalues
 					} else {
 						back[label] = sp.Eigenvalues
@@ -145,12 +144,12 @@ labels.npy next to it when the data has labels.`,
 			default:
 				return usagef("--split: must be train or test, got %q", split)
 			}
-			var l encoder.Layer
+			var l model.Layer
 			switch layer {
 			case "backbone":
-				l = encoder.Backbone
+				l = model.Backbone
 			case "projector":
-				l = encoder.Projector
+				l = model.Projector
 			default:
 				return usagef("--layer: must be backbone or projector, got %q", layer)
 			}

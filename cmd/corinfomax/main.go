@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"github.com/corinfomax/corinfomax/ops/dnnl"
-	"github.com/corinfomax/corinfomax/train"
 	"github.com/spf13/cobra"
 	"gonum.org/v1/gonum/blas/blas32"
 )
@@ -47,8 +46,9 @@ func main() {
 	if err == nil {
 		return
 	}
+	err = asFlagError(err)
 	fmt.Fprintln(os.Stderr, "corinfomax:", err)
-	var fe *train.FlagError
+	var fe *FlagError
 	var ue usageError
 	if errors.As(err, &fe) || errors.As(err, &ue) || isFlagParseError(err) {
 		os.Exit(2)

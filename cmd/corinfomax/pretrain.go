@@ -5,84 +5,171 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 
+	"github.com/corinfomax/corinfomax/model"
+	"github.com/corinfomax/corinfomax/ops/backends"
 	"github.com/corinfomax/corinfomax/recipe"
+	"github.com/corinfomax/corinfomax/ssl"
 	"github.com/corinfomax/corinfomax/train"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
-// pretrainFlags binds every overridable setting; only flags the user set
-// override the recipe's values.
+// defaultRecipe and defaultMethod are what a bare `pretrain` runs.
+const (
+	defaultRecipe = "fashionmnist"
+	defaultMethod = ssl.NameCorInfoMax
+)
+
+// pretrainFlags holds the flags of pretrain and demo. The run's settings
+// are declared once, in bindSettings; resolve replays the flags the user
+// set onto the recipe's (or the stored run's) configuration.
 type pretrainFlags struct {
 	recipe, method string
 	resume, json   bool
-	c              train.Config
+	fs             *pflag.FlagSet
+	c              train.Config       // where the parsed setting flags land
+	opts           map[string]float64 // where the parsed method-option flags land
 }
 
+// bindSettings declares every setting flag of a run, bound to c, with c's
+// values as the defaults.
+func bindSettings(fs *pflag.FlagSet, c *train.Config) {
+	fs.StringVar(&c.Data, "data", c.Data, "training data as KIND:PATH (fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, stl10:DIR, folder:DIR, npy:IMAGES.npy[,LABELS.npy])")
+	fs.IntVar(&c.Limit, "limit", c.Limit, "use only the first N training images (0: all)")
+	fs.BoolVar(&c.Strict, "strict", c.Strict, "stop at the first unreadable image instead of skipping it")
+	fs.Float32SliceVar(&c.Mean, "mean", c.Mean, "per-channel normalisation mean (default: the dataset's)")
+	fs.Float32SliceVar(&c.Std, "std", c.Std, "per-channel normalisation std (default: the dataset's)")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "data loading goroutines")
+	fs.BoolVar(&c.Shuffle, "shuffle", c.Shuffle, "shuffle the training set every epoch")
+	fs.StringVar(&c.Augment, "augment", c.Augment, "augmentation: paper, light (no blur) or none (both views are the normalised image)")
+	fs.IntVar(&c.Size, "size", c.Size, "crop size in pixels")
+	fs.Float64Var(&c.CropScaleMin, "crop-scale-min", c.CropScaleMin, "smallest RandomResizedCrop area fraction")
+	fs.StringVar(&c.Arch, "arch", c.Arch, "backbone: "+strings.Join(model.Archs(), ", "))
+	fs.StringVar(&c.Stem, "stem", c.Stem, "stem: cifar (3x3 conv, no max-pool) or imagenet (7x7/2 conv + max-pool)")
+	fs.IntVar(&c.Width, "width", c.Width, "base channels of the ResNet (64 = standard)")
+	fs.StringVar(&c.Projector, "projector", c.Projector, "projector MLP widths, e.g. 2048-2048-64")
+	fs.BoolVar(&c.ProjectorBN, "projector-bn", c.ProjectorBN, "batch norm in the projector's hidden layers")
+	fs.BoolVar(&c.ZeroInit, "zero-init-residual", c.ZeroInit, "zero-initialise the last BN of every residual block")
+	fs.StringVar(&c.Optimizer, "optimizer", c.Optimizer, strings.Join(train.Optimizers(), ", "))
+	fs.IntVar(&c.Epochs, "epochs", c.Epochs, "training epochs")
+	fs.IntVar(&c.Batch, "batch", c.Batch, "images per view per step")
+	fs.Float64Var(&c.LR, "lr", c.LR, "base learning rate")
+	fs.Float64Var(&c.MinLR, "min-lr", c.MinLR, "learning rate at the end of the cosine schedule")
+	fs.Float64Var(&c.WarmupStart, "warmup-start-lr", c.WarmupStart, "learning rate at the start of the warm-up")
+	fs.IntVar(&c.WarmupEpochs, "warmup-epochs", c.WarmupEpochs, "linear warm-up epochs")
+	fs.StringVar(&c.Schedule, "schedule", c.Schedule, "learning-rate schedule: cosine (after the warm-up) or constant")
+	fs.StringVar(&c.ScheduleUnit, "schedule-unit", c.ScheduleUnit, "the schedule advances every epoch or every step")
+	fs.Float64Var(&c.Momentum, "momentum", c.Momentum, "SGD/LARS momentum")
+	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "weight decay")
+	fs.IntVar(&c.MaxSteps, "max-steps", c.MaxSteps, "stop after N optimizer steps (0: no limit)")
+	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed (weights, data order, augmentations)")
+	fs.IntVar(&c.Threads, "threads", c.Threads, "compute threads (0: all cores)")
+	fs.StringVar(&c.Backend, "backend", c.Backend, "operator backend: "+backendHelp())
+	fs.StringVar(&c.Precision, "precision", c.Precision, "fp32, or bf16: bfloat16 convolutions (float32 weights, batch norm and projector; needs AVX512-BF16)")
+	fs.IntVar(&c.LogEvery, "log-every", c.LogEvery, "write a metrics record every N steps")
+	fs.IntVar(&c.KNNEvery, "knn-every", c.KNNEvery, "online kNN every N epochs when labels exist (0: never)")
+	fs.IntVar(&c.KNNTrain, "knn-train", c.KNNTrain, "training images in the online kNN memory bank")
+	fs.IntVar(&c.KNNTest, "knn-test", c.KNNTest, "test images the online kNN classifies")
+	fs.StringVar(&c.OnNaN, "on-nan", c.OnNaN, "on a non-finite loss or gradient: stop, or skip the step")
+	fs.StringVar(&c.Init, "init", c.Init, "start from the weights of FILE.safetensors (the optimizer starts fresh)")
+	fs.StringVar(&c.Out, "out", c.Out, "run directory (config.json, metrics.jsonl, checkpoint.safetensors, report.png)")
+	fs.IntVar(&c.CkptEvery, "checkpoint-every", c.CkptEvery, "also checkpoint every N steps (0: once per epoch)")
+}
+
+// backendHelp lists the registered backends for help texts.
+func backendHelp() string {
+	var parts []string
+	for _, b := range backends.All() {
+		parts = append(parts, b.Name+" ("+b.Summary+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// optionValue is a method option's flag: it records the value under the
+// option's name.
+type optionValue struct {
+	into map[string]float64
+	opt  ssl.Option
+	def  float64
+}
+
+func (v *optionValue) String() string {
+	x, ok := v.into[v.opt.Name]
+	if !ok {
+		x = v.def
+	}
+	if v.opt.Kind == ssl.Bool {
+		return strconv.FormatBool(x != 0)
+	}
+	return strconv.FormatFloat(x, 'g', -1, 64)
+}
+
+func (v *optionValue) Set(s string) error {
+	switch v.opt.Kind {
+	case ssl.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.into[v.opt.Name] = 0
+		if b {
+			v.into[v.opt.Name] = 1
+		}
+	case ssl.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		v.into[v.opt.Name] = float64(n)
+	default:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		v.into[v.opt.Name] = x
+	}
+	return nil
+}
+
+func (v *optionValue) Type() string { return v.opt.Kind.String() }
+
+// addPretrainFlags declares pretrain's flags on fs: the run settings with
+// the default recipe's values as defaults, --recipe and --method, and one
+// flag per declared method option (ssl.Methods), its default the value the
+// default recipe gives that method.
 func addPretrainFlags(fs *pflag.FlagSet, f *pretrainFlags) {
-	c := &f.c
-	fs.StringVar(&f.recipe, "recipe", "fashionmnist", "defaults by dataset: "+fmt.Sprint(recipe.Names()))
-	fs.StringVar(&f.method, "method", "corinfomax", "SSL objective: corinfomax, barlowtwins, vicreg, simclr, wmse")
-	fs.StringVar(&c.Data, "data", "fashion-mnist", "training data as KIND:PATH (fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, stl10:DIR, folder:DIR, npy:IMAGES.npy[,LABELS.npy])")
-	fs.IntVar(&c.Limit, "limit", 0, "use only the first N training images (0: all)")
-	fs.BoolVar(&c.Strict, "strict", false, "stop at the first unreadable image instead of skipping it")
-	fs.Float32SliceVar(&c.Mean, "mean", nil, "per-channel normalisation mean (default: the dataset's)")
-	fs.Float32SliceVar(&c.Std, "std", nil, "per-channel normalisation std (default: the dataset's)")
-	fs.IntVar(&c.Workers, "workers", 2, "data loading goroutines")
-	fs.BoolVar(&c.Shuffle, "shuffle", true, "shuffle the training set every epoch")
-	fs.StringVar(&c.Augment, "augment", "paper", "augmentation: paper, light or none (both views are the normalised image)")
-	fs.IntVar(&c.Size, "size", 32, "crop size in pixels")
-	fs.Float64Var(&c.CropScaleMin, "crop-scale-min", 0.08, "smallest RandomResizedCrop area fraction")
-	fs.StringVar(&c.Arch, "arch", "resnet18", "backbone: resnet18, resnet34, resnet50")
-	fs.StringVar(&c.Stem, "stem", "cifar", "stem: cifar (3x3 conv, no max-pool) or imagenet (7x7/2 conv + max-pool)")
-	fs.IntVar(&c.Width, "width", 64, "base channels of the ResNet (64 = standard)")
-	fs.StringVar(&c.Projector, "projector", "2048-2048-64", "projector MLP widths, e.g. 2048-2048-64")
-	fs.BoolVar(&c.ProjectorBN, "projector-bn", false, "batch norm in the projector's hidden layers")
-	fs.BoolVar(&c.ZeroInit, "zero-init-residual", true, "zero-initialise the last BN of every residual block")
-	fs.StringVar(&c.Optimizer, "optimizer", "sgd", "sgd, lars or adamw")
-	fs.IntVar(&c.Epochs, "epochs", 1, "training epochs")
-	fs.IntVar(&c.Batch, "batch", 256, "images per view per step")
-	fs.Float64Var(&c.LR, "lr", 0.5, "base learning rate")
-	fs.Float64Var(&c.MinLR, "min-lr", 1e-6, "learning rate at the end of the cosine schedule")
-	fs.Float64Var(&c.WarmupStart, "warmup-start-lr", 3e-3, "learning rate at the start of the warm-up")
-	fs.IntVar(&c.WarmupEpochs, "warmup-epochs", 1, "linear warm-up epochs")
-	fs.StringVar(&c.Schedule, "schedule", "cosine", "learning-rate schedule: cosine (after the warm-up) or constant")
-	fs.StringVar(&c.ScheduleUnit, "schedule-unit", "epoch", "the schedule advances every epoch or every step")
-	fs.Float64Var(&c.Momentum, "momentum", 0.9, "SGD/LARS momentum")
-	fs.Float64Var(&c.WeightDecay, "weight-decay", 1e-4, "weight decay")
-	fs.IntVar(&c.MaxSteps, "max-steps", 0, "stop after N optimizer steps (0: no limit)")
-	fs.Int64Var(&c.Seed, "seed", 0, "random seed (weights, data order, augmentations)")
-	fs.IntVar(&c.Threads, "threads", 0, "compute threads (0: all cores)")
-	fs.StringVar(&c.Backend, "backend", "dnnl", "operator backend: dnnl (fast) or ref (plain Go, slow, for checking)")
-	fs.StringVar(&c.Precision, "precision", "fp32", "fp32, or bf16: bfloat16 convolutions (float32 weights, batch norm and projector; needs AVX512-BF16)")
-	fs.IntVar(&c.LogEvery, "log-every", 10, "write a metrics record every N steps")
-	fs.IntVar(&c.KNNEvery, "knn-every", 1, "online kNN every N epochs when labels exist (0: never)")
-	fs.IntVar(&c.KNNTrain, "knn-train", 10000, "training images in the online kNN memory bank")
-	fs.IntVar(&c.KNNTest, "knn-test", 2000, "test images the online kNN classifies")
-	fs.StringVar(&c.OnNaN, "on-nan", "stop", "on a non-finite loss or gradient: stop, or skip the step")
-	fs.StringVar(&c.Init, "init", "", "start from the weights of FILE.safetensors (the optimizer starts fresh)")
-	fs.StringVar(&c.Out, "out", "", "run directory (config.json, metrics.jsonl, checkpoint.safetensors, report.png)")
-	fs.IntVar(&c.CkptEvery, "checkpoint-every", 0, "also checkpoint every N steps (0: once per epoch)")
-	o := &c.MethodOpts
-	fs.Float64Var(&o.Alpha, "alpha", 0, "corinfomax: weight of the MSE term")
-	fs.Float64Var(&o.LamR, "lam-r", 0, "corinfomax: weight of the old covariance estimate, in [0,1)")
-	fs.Float64Var(&o.LamMu, "lam-mu", 0, "corinfomax: weight of the old mean estimate, in [0,1)")
-	fs.Float64Var(&o.Eps, "eps", 0, "corinfomax: eps added to the covariance diagonal, > 0")
-	fs.Float64Var(&o.InitScale, "init-scale", 0, "corinfomax: initial covariance = init-scale * I")
-	fs.BoolVar(&o.Normalize, "normalize", true, "corinfomax: L2-normalise the projector outputs")
-	fs.Float64Var(&o.Lambda, "lambda", 0, "barlowtwins: off-diagonal weight")
-	fs.Float64Var(&o.ScaleLoss, "scale-loss", 0, "barlowtwins: loss scale")
-	fs.Float64Var(&o.SimCoeff, "sim-coeff", 0, "vicreg: invariance weight")
-	fs.Float64Var(&o.StdCoeff, "std-coeff", 0, "vicreg: variance weight")
-	fs.Float64Var(&o.CovCoeff, "cov-coeff", 0, "vicreg: covariance weight")
-	fs.Float64Var(&o.Temperature, "temperature", 0, "simclr: softmax temperature")
-	fs.IntVar(&o.WSize, "w-size", 0, "wmse: whitening sub-batch size")
-	fs.IntVar(&o.WIter, "w-iter", 0, "wmse: whitening iterations")
+	f.fs = fs
+	base, err := train.FromRecipe(defaultRecipe, defaultMethod)
+	if err == nil {
+		f.c = base
+	}
+	f.c.Out = ""
+	fs.StringVar(&f.recipe, "recipe", defaultRecipe, "defaults by dataset: "+strings.Join(recipe.Names(), ", ")+" (see the table above)")
+	fs.StringVar(&f.method, "method", defaultMethod, "SSL objective: "+strings.Join(ssl.Names(), ", "))
+	bindSettings(fs, &f.c)
+	f.opts = map[string]float64{}
+	for _, m := range ssl.Methods() {
+		defs, err := train.FromRecipe(defaultRecipe, m.Name)
+		for _, o := range m.Options {
+			def := o.Default
+			if err == nil {
+				def, _ = defs.MethodOpts.Get(o.Name)
+			}
+			fl := fs.VarPF(&optionValue{into: f.opts, opt: o, def: def}, o.Flag, "", m.Name+": "+o.Help)
+			if o.Kind == ssl.Bool {
+				fl.NoOptDefVal = "true"
+			}
+		}
+	}
 }
 
 // resolve builds the effective configuration: the recipe and method
-// defaults, then every flag the user set.
+// defaults (or, with --resume, the stored run's configuration), then every
+// flag the user set.
 func (f *pretrainFlags) resolve(fs *pflag.FlagSet) (train.Config, error) {
 	var cfg train.Config
 	var err error
@@ -94,55 +181,80 @@ func (f *pretrainFlags) resolve(fs *pflag.FlagSet) (train.Config, error) {
 	stored := f.resume && train.HasCheckpoint(f.c.Out)
 	if stored {
 		cfg, err = train.StoredConfig(f.c.Out)
+		if err != nil {
+			return cfg, err
+		}
+		if fs.Changed("method") && f.method != cfg.Method {
+			return cfg, usagef("--method: a resumed run keeps its method (%s); start a new run for %s", cfg.Method, f.method)
+		}
 	} else {
 		cfg, err = train.FromRecipe(f.recipe, f.method)
-	}
-	if err != nil && stored {
-		return cfg, err
-	}
-	if err != nil {
-		if fs.Changed("recipe") || !fs.Changed("method") {
-			return cfg, usagef("--recipe/--method: %v", err)
+		if err != nil {
+			if fs.Changed("recipe") || !fs.Changed("method") {
+				return cfg, usagef("--recipe/--method: %v", err)
+			}
+			return cfg, usagef("--method: %v", err)
 		}
-		return cfg, usagef("--method: %v", err)
 	}
-	set := f.c
-	override := map[string]func(){
-		"data": func() { cfg.Data = set.Data }, "limit": func() { cfg.Limit = set.Limit },
-		"strict": func() { cfg.Strict = set.Strict }, "mean": func() { cfg.Mean = set.Mean },
-		"std": func() { cfg.Std = set.Std }, "workers": func() { cfg.Workers = set.Workers },
-		"shuffle": func() { cfg.Shuffle = set.Shuffle }, "augment": func() { cfg.Augment = set.Augment },
-		"size": func() { cfg.Size = set.Size }, "crop-scale-min": func() { cfg.CropScaleMin = set.CropScaleMin },
-		"arch": func() { cfg.Arch = set.Arch }, "stem": func() { cfg.Stem = set.Stem },
-		"width": func() { cfg.Width = set.Width }, "projector": func() { cfg.Projector = set.Projector },
-		"projector-bn": func() { cfg.ProjectorBN = set.ProjectorBN }, "zero-init-residual": func() { cfg.ZeroInit = set.ZeroInit },
-		"optimizer": func() { cfg.Optimizer = set.Optimizer }, "epochs": func() { cfg.Epochs = set.Epochs },
-		"batch": func() { cfg.Batch = set.Batch }, "lr": func() { cfg.LR = set.LR }, "min-lr": func() { cfg.MinLR = set.MinLR },
-		"warmup-start-lr": func() { cfg.WarmupStart = set.WarmupStart }, "warmup-epochs": func() { cfg.WarmupEpochs = set.WarmupEpochs },
-		"schedule": func() { cfg.Schedule = set.Schedule }, "schedule-unit": func() { cfg.ScheduleUnit = set.ScheduleUnit }, "momentum": func() { cfg.Momentum = set.Momentum },
-		"weight-decay": func() { cfg.WeightDecay = set.WeightDecay }, "max-steps": func() { cfg.MaxSteps = set.MaxSteps },
-		"seed": func() { cfg.Seed = set.Seed }, "threads": func() { cfg.Threads = set.Threads },
-		"backend": func() { cfg.Backend = set.Backend }, "precision": func() { cfg.Precision = set.Precision }, "log-every": func() { cfg.LogEvery = set.LogEvery },
-		"knn-every": func() { cfg.KNNEvery = set.KNNEvery }, "knn-train": func() { cfg.KNNTrain = set.KNNTrain },
-		"knn-test": func() { cfg.KNNTest = set.KNNTest }, "on-nan": func() { cfg.OnNaN = set.OnNaN },
-		"init": func() { cfg.Init = set.Init }, "out": func() { cfg.Out = set.Out },
-		"checkpoint-every": func() { cfg.CkptEvery = set.CkptEvery },
-		"alpha":            func() { cfg.MethodOpts.Alpha = set.MethodOpts.Alpha }, "lam-r": func() { cfg.MethodOpts.LamR = set.MethodOpts.LamR },
-		"lam-mu": func() { cfg.MethodOpts.LamMu = set.MethodOpts.LamMu }, "eps": func() { cfg.MethodOpts.Eps = set.MethodOpts.Eps },
-		"init-scale": func() { cfg.MethodOpts.InitScale = set.MethodOpts.InitScale },
-		"normalize":  func() { cfg.MethodOpts.Normalize = set.MethodOpts.Normalize },
-		"lambda":     func() { cfg.MethodOpts.Lambda = set.MethodOpts.Lambda }, "scale-loss": func() { cfg.MethodOpts.ScaleLoss = set.MethodOpts.ScaleLoss },
-		"sim-coeff": func() { cfg.MethodOpts.SimCoeff = set.MethodOpts.SimCoeff }, "std-coeff": func() { cfg.MethodOpts.StdCoeff = set.MethodOpts.StdCoeff },
-		"cov-coeff": func() { cfg.MethodOpts.CovCoeff = set.MethodOpts.CovCoeff }, "temperature": func() { cfg.MethodOpts.Temperature = set.MethodOpts.Temperature },
-		"w-size": func() { cfg.MethodOpts.WSize = set.MethodOpts.WSize }, "w-iter": func() { cfg.MethodOpts.WIter = set.MethodOpts.WIter },
-	}
+	// Replay the setting flags the user set onto cfg.
+	onto := pflag.NewFlagSet("resolve", pflag.ContinueOnError)
+	bindSettings(onto, &cfg)
+	var replayErr error
 	fs.Visit(func(fl *pflag.Flag) {
-		if o, ok := override[fl.Name]; ok {
-			o()
+		if replayErr != nil {
+			return
 		}
+		if v, ok := fl.Value.(*optionValue); ok {
+			owner, _, _ := ssl.OptionOf(v.opt.Name)
+			if owner != cfg.Method {
+				replayErr = &FlagError{Flag: fl.Name, Msg: fmt.Sprintf("is an option of %s, and the run's method is %s", owner, cfg.Method)}
+				return
+			}
+			cfg.MethodOpts = cfg.MethodOpts.Clone()
+			cfg.MethodOpts.Set(v.opt.Name, f.opts[v.opt.Name])
+			return
+		}
+		dst := onto.Lookup(fl.Name)
+		if dst == nil {
+			return // --recipe, --method, --resume, --json
+		}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			replayErr = dst.Value.(pflag.SliceValue).Replace(sv.GetSlice())
+			return
+		}
+		replayErr = dst.Value.Set(fl.Value.String())
 	})
+	if replayErr != nil {
+		return cfg, replayErr
+	}
 	cfg.Version = version
 	return cfg, nil
+}
+
+// recipeTable describes every recipe's defaults for the help text.
+func recipeTable() string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  recipe\tarch/stem\twidth\tprojector\tbatch\tepochs\toptimizer lr\tschedule\taugment size crop\tcorinfomax alpha lam eps")
+	for _, name := range recipe.Names() {
+		r, err := recipe.Lookup(name)
+		if err != nil {
+			continue
+		}
+		cim, _ := r.MethodDefaults(ssl.NameCorInfoMax)
+		a, _ := cim.Get("alpha")
+		l, _ := cim.Get("lam_R")
+		e, _ := cim.Get("eps")
+		bn := ""
+		if r.ProjectorBN {
+			bn = " +BN"
+		}
+		fmt.Fprintf(tw, "  %s\t%s/%s\t%d\t%s%s\t%d\t%d\t%s %g\twarm-up %d, per %s\t%s %d %g\t%g %g %g\n", name, r.Arch, r.Stem, r.Width,
+			r.Projector, bn, r.Batch, r.Epochs, r.Optimizer, r.LR, r.WarmupEpochs, r.ScheduleUnit, r.Augment, r.Size,
+			r.CropScaleMin, a, l, e)
+	}
+	tw.Flush()
+	return b.String()
 }
 
 func newPretrainCmd() *cobra.Command {
@@ -153,9 +265,15 @@ func newPretrainCmd() *cobra.Command {
 		Long: `Pretrain a ResNet backbone and projector with a self-supervised objective.
 
 Defaults come from --recipe (the paper's recipes by dataset, and the CPU-sized
-fashionmnist recipe) and --method; any flag overrides them. The run directory gets
-config.json, metrics.jsonl, checkpoint.safetensors (every epoch and on Ctrl-C) and
-report.png. --resume continues from the checkpoint exactly where it stopped.`,
+fashionmnist recipe) and --method; any flag overrides them. The defaults shown
+below are the fashionmnist recipe's, which a bare "pretrain" runs; the recipes:
+
+` + recipeTable() + `
+Every recipe uses SGD momentum 0.9, weight decay 1e-4, a cosine schedule from a
+warm-up start of 0.003; method options other than CorInfoMax's take the defaults
+shown below under every recipe. The run directory gets config.json,
+metrics.jsonl, checkpoint.safetensors (every epoch and on Ctrl-C) and report.png.
+--resume continues from the checkpoint exactly where it stopped.`,
 		Example: `  corinfomax pretrain --out runs/fm --epochs 5
   corinfomax pretrain --data cifar10:~/data/cifar-10-batches-bin --recipe cifar10 --width 16 --epochs 100 --out runs/c10
   corinfomax pretrain --method vicreg --out runs/vicreg --max-steps 100 --log-every 1

@@ -42,21 +42,6 @@ var _ ops.Backend = (*Backend)(nil)
 // errClosed is returned by every call on a closed Backend or its operators.
 var errClosed = errors.New("dnnl: backend is closed")
 
-// Options configure a Backend.
-type Options struct {
-	// Threads is the number of OpenMP threads of the kernels
-	// (runtime.GOMAXPROCS(0) when <= 0).
-	Threads int
-	// BF16 makes convolutions compute in bfloat16: their float32 inputs
-	// (activations, weights, output gradients) are rounded to bfloat16 on
-	// entry, products accumulate in float32, and every output, input
-	// gradient and weight gradient stays float32, so the weights the
-	// optimizer updates, batch norm and everything after the backbone stay
-	// float32. It needs a CPU with AVX512-BF16 (see BF16Supported); New
-	// refuses it elsewhere.
-	BF16 bool
-}
-
 // BF16Supported reports whether this CPU has the AVX512-BF16 instructions
 // oneDNN's fast bfloat16 kernels need (elsewhere oneDNN would emulate them,
 // slower than float32).
@@ -64,23 +49,43 @@ func BF16Supported() bool {
 	return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16
 }
 
+// Precisions lists the precisions this CPU runs fast: fp32 always, bf16
+// where BF16Supported.
+func Precisions() []ops.Precision {
+	if BF16Supported() {
+		return []ops.Precision{ops.FP32, ops.BF16}
+	}
+	return []ops.Precision{ops.FP32}
+}
+
 // New creates a float32 Backend whose kernels run on threads OpenMP threads
 // (runtime.GOMAXPROCS(0) when threads <= 0).
 func New(threads int) (*Backend, error) {
-	return NewWithOptions(Options{Threads: threads})
+	return NewWithOptions(ops.BackendOptions{Threads: threads})
 }
 
-// NewWithOptions creates a Backend configured by o.
-func NewWithOptions(o Options) (*Backend, error) {
+// NewWithOptions creates a Backend configured by o. With ops.BF16,
+// convolutions compute in bfloat16: their float32 inputs (activations,
+// weights, output gradients) are rounded to bfloat16 on entry, products
+// accumulate in float32, and every output, input gradient and weight
+// gradient stays float32, so the weights the optimizer updates, batch norm
+// and everything after the backbone stay float32. It needs a CPU with
+// AVX512-BF16 (see BF16Supported) and is refused elsewhere.
+func NewWithOptions(o ops.BackendOptions) (*Backend, error) {
 	threads := o.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	if o.BF16 && !BF16Supported() {
+	prec, err := ops.ParsePrecision(string(o.Precision))
+	if err != nil {
+		return nil, fmt.Errorf("dnnl: %w", err)
+	}
+	isBF16 := prec == ops.BF16
+	if isBF16 && !BF16Supported() {
 		return nil, errors.New("dnnl: bfloat16 precision needs a CPU with AVX512-BF16 instructions, which this one lacks (use float32)")
 	}
 	bf := 0
-	if o.BF16 {
+	if isBF16 {
 		bf = 1
 	}
 	var where *C.char
@@ -91,7 +96,7 @@ func NewWithOptions(o Options) (*Backend, error) {
 	return &Backend{
 		ctx:     ctx,
 		threads: threads,
-		bf16:    o.BF16,
+		bf16:    isBF16,
 		convs:   map[ops.ConvSpec]*conv{},
 		bns:     map[ops.BNSpec]*batchNorm{},
 		pools:   map[ops.PoolSpec]*maxPool{},
@@ -105,13 +110,13 @@ func NewWithOptions(o Options) (*Backend, error) {
 // Name returns "dnnl".
 func (b *Backend) Name() string { return "dnnl" }
 
-// Precision returns "bf16" when convolutions compute in bfloat16, else
-// "fp32".
-func (b *Backend) Precision() string {
+// Precision returns ops.BF16 when convolutions compute in bfloat16, else
+// ops.FP32.
+func (b *Backend) Precision() ops.Precision {
 	if b.bf16 {
-		return "bf16"
+		return ops.BF16
 	}
-	return "fp32"
+	return ops.FP32
 }
 
 // Threads returns the number of OpenMP threads the kernels use.

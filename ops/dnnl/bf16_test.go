@@ -32,13 +32,13 @@ func roundBF16(x []float32) []float32 {
 // On a CPU without AVX512-BF16 the backend must refuse the option instead.
 func TestBF16ConvMatchesRefOnRoundedInputs(t *testing.T) {
 	if !BF16Supported() {
-		_, err := NewWithOptions(Options{Threads: 2, BF16: true})
+		_, err := NewWithOptions(ops.BackendOptions{Threads: 2, Precision: ops.BF16})
 		if err == nil || !strings.Contains(err.Error(), "AVX512-BF16") {
 			t.Fatalf("NewWithOptions(BF16) on a CPU without AVX512-BF16: err = %v, want a refusal naming AVX512-BF16", err)
 		}
 		return
 	}
-	d, err := NewWithOptions(Options{Threads: 2, BF16: true})
+	d, err := NewWithOptions(ops.BackendOptions{Threads: 2, Precision: ops.BF16})
 	mustNoErr(t, "NewWithOptions(BF16)", err)
 	defer d.Close()
 	if d.Precision() != "bf16" {
@@ -66,7 +66,7 @@ func TestBF16ConvDiffersFromFP32(t *testing.T) {
 		return // TestBF16ConvMatchesRefOnRoundedInputs checks the refusal
 	}
 	d32, _ := backends(t)
-	d16, err := NewWithOptions(Options{Threads: 2, BF16: true})
+	d16, err := NewWithOptions(ops.BackendOptions{Threads: 2, Precision: ops.BF16})
 	mustNoErr(t, "NewWithOptions(BF16)", err)
 	defer d16.Close()
 	s := convSpecs()[1]
@@ -98,7 +98,7 @@ func TestBF16ConvKernels(t *testing.T) {
 	if !BF16Supported() {
 		return // TestBF16ConvMatchesRefOnRoundedInputs checks the refusal
 	}
-	d, err := NewWithOptions(Options{Threads: 2, BF16: true})
+	d, err := NewWithOptions(ops.BackendOptions{Threads: 2, Precision: ops.BF16})
 	mustNoErr(t, "NewWithOptions(BF16)", err)
 	defer d.Close()
 	for _, s := range []ops.ConvSpec{

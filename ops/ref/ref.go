@@ -43,6 +43,10 @@ func (*Backend) Name() string { return "ref" }
 // convolution and linear kernels split their work into.
 func (*Backend) Threads() int { return runtime.GOMAXPROCS(0) }
 
+// Precision returns ops.FP32: the reference computes in float32 with
+// float64 sums (or entirely in float64 through the generic kernels).
+func (*Backend) Precision() ops.Precision { return ops.FP32 }
+
 // Close releases nothing; the reference backend holds no resources.
 func (*Backend) Close() error { return nil }
 

@@ -1,4 +1,4 @@
-package encoder_test
+package model_test
 
 import (
 	"context"
@@ -8,8 +8,9 @@ import (
 	"testing"
 
 	"github.com/corinfomax/corinfomax/data"
-	"github.com/corinfomax/corinfomax/encoder"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/npy"
+	"github.com/corinfomax/corinfomax/ops/backends"
 	"github.com/corinfomax/corinfomax/tensor"
 )
 
@@ -36,12 +37,12 @@ func TestAugmentedFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := encoder.NewBackend("dnnl", 1, "fp32")
+	be, err := backends.New("dnnl", 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	net, err := encoder.NewNetwork(be, encoder.ModelSpec{Arch: "resnet18", Stem: "cifar", Width: 2, InChannels: 1,
+	net, err := model.NewNetwork(be, model.Spec{Arch: "resnet18", Stem: "cifar", Width: 2, InChannels: 1,
 		Projector: "16-8", ZeroInit: true}, rng)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestAugmentedFeatures(t *testing.T) {
 	ctx := context.Background()
 	feats := func(epoch, batch int) []float32 {
 		t.Helper()
-		f, y, dim, err := encoder.AugmentedFeatures(ctx, net, ds, size, norm, epoch, seed, batch)
+		f, y, dim, err := model.AugmentedFeatures(ctx, net, ds, size, norm, epoch, seed, batch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +103,7 @@ func TestAugmentedFeatures(t *testing.T) {
 
 	// Independent composition: the augmented pixels (nil net) run through
 	// the backbone by hand give the same features.
-	pix, _, pdim, err := encoder.AugmentedFeatures(ctx, nil, ds, size, norm, 1, seed, 4)
+	pix, _, pdim, err := model.AugmentedFeatures(ctx, nil, ds, size, norm, 1, seed, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestAugmentedFeatures(t *testing.T) {
 	}
 
 	// Augmentation is applied: the plain evaluation features differ.
-	plain, _, _, err := encoder.Features(ctx, net, ds, size, norm, encoder.Backbone, 0, 4)
+	plain, _, _, err := model.Features(ctx, net, ds, size, norm, model.Backbone, 0, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestAugmentedFeatures(t *testing.T) {
 		t.Errorf("augmented features equal the unaugmented ones (max relative difference %g)", d)
 	}
 
-	if _, _, _, err := encoder.AugmentedFeatures(ctx, net, ds, 0, norm, 0, seed, 4); err == nil {
+	if _, _, _, err := model.AugmentedFeatures(ctx, net, ds, 0, norm, 0, seed, 4); err == nil {
 		t.Error("size 0 accepted")
 	}
 }
@@ -169,12 +170,12 @@ func TestRecalibrateBN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := encoder.NewBackend("dnnl", 1, "fp32")
+	be, err := backends.New("dnnl", 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	net, err := encoder.NewNetwork(be, encoder.ModelSpec{Arch: "resnet18", Stem: "cifar", Width: 2, InChannels: 1,
+	net, err := model.NewNetwork(be, model.Spec{Arch: "resnet18", Stem: "cifar", Width: 2, InChannels: 1,
 		Projector: "16-8", ZeroInit: true}, rand.New(rand.NewSource(1)))
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +183,7 @@ func TestRecalibrateBN(t *testing.T) {
 	norm := data.Norm{Mean: []float32{0.5}, Std: []float32{0.25}}
 	rm := net.Backbone.BN1.RunningMean.Value.Data
 	before := append([]float32(nil), rm...)
-	if err := encoder.RecalibrateBN(context.Background(), net, ds, side, norm, 4, 4); err != nil {
+	if err := model.RecalibrateBN(context.Background(), net, ds, side, norm, 4, 4); err != nil {
 		t.Fatal(err)
 	}
 	moved := false
@@ -194,11 +195,11 @@ func TestRecalibrateBN(t *testing.T) {
 	if !moved {
 		t.Fatal("RecalibrateBN left bn1.running_mean unchanged")
 	}
-	a, _, _, err := encoder.Features(context.Background(), net, ds, side, norm, encoder.Backbone, 4, 4)
+	a, _, _, err := model.Features(context.Background(), net, ds, side, norm, model.Backbone, 4, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, _, err := encoder.Features(context.Background(), net, ds, side, norm, encoder.Backbone, 4, 2)
+	b, _, _, err := model.Features(context.Background(), net, ds, side, norm, model.Backbone, 4, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,25 +1,32 @@
-package train
+// Package bench measures the toolkit's speed: the real training step
+// (train.Step, the code the trainer runs) on synthetic data, the SSL
+// objectives alone, and the data pipeline. `corinfomax bench` prints its
+// results.
+package bench
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"math/rand"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
 
 	"github.com/corinfomax/corinfomax/data"
-	"github.com/corinfomax/corinfomax/encoder"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/nn"
 	"github.com/corinfomax/corinfomax/ops"
+	"github.com/corinfomax/corinfomax/ops/backends"
 	"github.com/corinfomax/corinfomax/optim"
 	"github.com/corinfomax/corinfomax/ssl"
 	"github.com/corinfomax/corinfomax/tensor"
+	"github.com/corinfomax/corinfomax/train"
 )
 
-// BenchConfig describes one synthetic training-step benchmark.
-type BenchConfig struct {
+// StepConfig describes one synthetic training-step benchmark.
+type StepConfig struct {
 	Arch      string `json:"arch"`
 	Stem      string `json:"stem"`
 	Width     int    `json:"width"`
@@ -36,9 +43,9 @@ type BenchConfig struct {
 	Precision string `json:"precision"`
 }
 
-// BenchResult is what `corinfomax bench step` prints.
-type BenchResult struct {
-	BenchConfig
+// StepResult is what `corinfomax bench step` prints.
+type StepResult struct {
+	StepConfig
 	Engine          string  `json:"engine"`
 	ImagesPerSec    float64 `json:"images_per_sec"`
 	StepSecondsMed  float64 `json:"step_seconds_median"`
@@ -48,41 +55,48 @@ type BenchResult struct {
 }
 
 // Validate checks a benchmark configuration.
-func (c *BenchConfig) Validate() error {
+func (c *StepConfig) Validate() error {
 	switch {
 	case c.Width < 1:
-		return flagErr("width", "must be >= 1, got %d", c.Width)
+		return cfgErr("width", "must be >= 1, got %d", c.Width)
 	case c.Batch < 2:
-		return flagErr("batch", "must be >= 2, got %d", c.Batch)
+		return cfgErr("batch", "must be >= 2, got %d", c.Batch)
 	case c.Size < 8:
-		return flagErr("size", "must be >= 8, got %d", c.Size)
+		return cfgErr("size", "must be >= 8, got %d", c.Size)
 	case c.Channels < 1:
-		return flagErr("channels", "must be >= 1, got %d", c.Channels)
+		return cfgErr("channels", "must be >= 1, got %d", c.Channels)
 	case c.Steps < 1:
-		return flagErr("steps", "must be >= 1, got %d", c.Steps)
+		return cfgErr("steps", "must be >= 1, got %d", c.Steps)
 	case c.Warmup < 0:
-		return flagErr("warmup", "must be >= 0, got %d", c.Warmup)
+		return cfgErr("warmup", "must be >= 0, got %d", c.Warmup)
 	}
-	if !oneOf(c.Arch, "resnet18", "resnet34", "resnet50") {
-		return flagErr("arch", "must be resnet18, resnet34 or resnet50, got %q", c.Arch)
+	if !slices.Contains(model.Archs(), c.Arch) {
+		return cfgErr("arch", "must be one of %v, got %q", model.Archs(), c.Arch)
 	}
-	if !oneOf(c.Stem, "cifar", "imagenet") {
-		return flagErr("stem", "must be cifar or imagenet, got %q", c.Stem)
+	if !slices.Contains(model.Stems(), c.Stem) {
+		return cfgErr("stem", "must be one of %v, got %q", model.Stems(), c.Stem)
 	}
-	if c.Method != "supervised" && !oneOf(c.Method, ssl.Names()...) {
-		return flagErr("method", "must be supervised or one of %v, got %q", ssl.Names(), c.Method)
+	if c.Method != "supervised" && !slices.Contains(ssl.Names(), c.Method) {
+		return cfgErr("method", "must be supervised or one of %v, got %q", ssl.Names(), c.Method)
 	}
-	return validatePrecision(c.Precision, c.Backend)
+	if _, err := backends.Lookup(c.Backend); err != nil {
+		return cfgErr("backend", "%v", err)
+	}
+	if err := backends.CheckPrecision(c.Backend, c.Precision); err != nil {
+		return cfgErr("precision", "%v", err)
+	}
+	return nil
 }
 
-// BenchStep times full training steps (forward, backward, SGD update) on
-// random data and reports images through the backbone per second (an SSL
+// Step times full training steps (forward, backward, SGD update) on
+// random data: an SSL method runs train.Step, the trainer's own step. It
+// reports images through the backbone per second (an SSL
 // step passes 2 x batch images) and the process's peak RSS.
-func BenchStep(ctx context.Context, c BenchConfig) (*BenchResult, error) {
+func Step(ctx context.Context, c StepConfig) (*StepResult, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	be, err := encoder.NewBackend(c.Backend, c.Threads, c.Precision)
+	be, err := backends.New(c.Backend, c.Threads, c.Precision)
 	if err != nil {
 		return nil, err
 	}
@@ -121,16 +135,16 @@ func BenchStep(ctx context.Context, c BenchConfig) (*BenchResult, error) {
 		}
 	}
 	med := median(times)
-	r := &BenchResult{BenchConfig: c, Engine: "corinfomax-" + be.Name(), StepSecondsMed: med,
+	r := &StepResult{StepConfig: c, Engine: "corinfomax-" + be.Name(), StepSecondsMed: med,
 		ImagesPerSec: float64(imgs) / med, StepSecondsMean: mean(times), PeakRSSBytes: peakRSS()}
-	r.BenchConfig.Threads = be.Threads()
+	r.StepConfig.Threads = be.Threads()
 	if c.Method != "supervised" {
 		r.ObjectiveSecMed = median(objTimes)
 	}
 	return r, nil
 }
 
-func supervisedStep(be ops.Backend, c BenchConfig, rng *rand.Rand, x *tensor.Tensor) (func() (time.Duration, error), error) {
+func supervisedStep(be ops.Backend, c StepConfig, rng *rand.Rand, x *tensor.Tensor) (func() (time.Duration, error), error) {
 	const classes = 10
 	net, err := nn.NewResNet(be, nn.ResNetConfig{Arch: c.Arch, Width: c.Width, InChannels: c.Channels, Stem: c.Stem,
 		NumClasses: classes}, rng)
@@ -160,58 +174,29 @@ func supervisedStep(be ops.Backend, c BenchConfig, rng *rand.Rand, x *tensor.Ten
 	}, nil
 }
 
-func sslStep(be ops.Backend, c BenchConfig, rng *rand.Rand, x [2]*tensor.Tensor) (func() (time.Duration, error), error) {
-	net, err := encoder.NewNetwork(be, encoder.ModelSpec{Arch: c.Arch, Stem: c.Stem, Width: c.Width, InChannels: c.Channels,
+func sslStep(be ops.Backend, c StepConfig, rng *rand.Rand, x [2]*tensor.Tensor) (func() (time.Duration, error), error) {
+	net, err := model.NewNetwork(be, model.Spec{Arch: c.Arch, Stem: c.Stem, Width: c.Width, InChannels: c.Channels,
 		Projector: c.Projector, ZeroInit: true}, rng)
 	if err != nil {
 		return nil, err
 	}
-	opts, err := ssl.Defaults(c.Method)
+	method, err := ssl.New(c.Method, ssl.Options{})
 	if err != nil {
 		return nil, err
 	}
-	method, err := ssl.New(c.Method, opts)
-	if err != nil {
-		return nil, err
-	}
-	opt := optim.NewSGD(net.Params(), 0.9, 1e-4, false)
-	var g [2]*tensor.Tensor
+	st := train.NewStep(net, method, optim.NewSGD(net.Params(), 0.9, 1e-4, false))
 	step := 0
 	return func() (time.Duration, error) {
 		step++
-		net.ZeroGrad()
-		var z [2]*tensor.Tensor
-		for v := range x {
-			_, zv, err := net.Forward(v, x[v])
-			if err != nil {
-				return 0, err
-			}
-			z[v] = zv
-		}
-		n, d := z[0].Shape[0], z[0].Shape[1]
-		g[0], g[1] = tensor.Ensure(g[0], n, d), tensor.Ensure(g[1], n, d)
-		start := time.Now()
-		if _, err := method.Loss(step, z[0].Data, z[1].Data, n, d, g[0].Data, g[1].Data); err != nil {
-			return 0, err
-		}
-		obj := time.Since(start)
-		for v := range x {
-			if err := net.Backward(v, g[v]); err != nil {
-				return 0, err
-			}
-		}
-		return obj, opt.Step(0.05)
+		_, err := st.Run(step, x, 0.05)
+		return st.ObjectiveTime(), err
 	}, nil
 }
 
-// BenchObjective times the SSL objective alone (loss and gradients) on
-// random unit-norm inputs of n x d.
-func BenchObjective(method string, n, d, steps int) (float64, error) {
-	opts, err := ssl.Defaults(method)
-	if err != nil {
-		return 0, err
-	}
-	m, err := ssl.New(method, opts)
+// Objective times the SSL objective alone (loss and gradients) on random
+// inputs of n x d and returns the median seconds per call.
+func Objective(method string, n, d, steps int) (float64, error) {
+	m, err := ssl.New(method, ssl.Options{})
 	if err != nil {
 		return 0, err
 	}
@@ -233,16 +218,16 @@ func BenchObjective(method string, n, d, steps int) (float64, error) {
 	return median(times), nil
 }
 
-// BenchLoader measures how many two-view batches per second the data
+// Loader measures how many two-view batches per second the data
 // pipeline delivers for ds (decoding and augmentation included).
-func BenchLoader(ctx context.Context, ds data.Dataset, pipe data.Pipeline, batch, workers, batches int) (float64, error) {
+func Loader(ctx context.Context, ds data.Dataset, pipe data.Pipeline, batch, workers, batches int) (float64, error) {
 	switch {
 	case batch < 1 || batch > ds.Len():
-		return 0, flagErr("batch", "must be in [1, %d] (the number of images), got %d", ds.Len(), batch)
+		return 0, cfgErr("batch", "must be in [1, %d] (the number of images), got %d", ds.Len(), batch)
 	case workers < 1:
-		return 0, flagErr("workers", "must be >= 1, got %d", workers)
+		return 0, cfgErr("workers", "must be >= 1, got %d", workers)
 	case batches < 1:
-		return 0, flagErr("batches", "must be >= 1, got %d", batches)
+		return 0, cfgErr("batches", "must be >= 1, got %d", batches)
 	}
 	l, err := data.NewLoader(ds, data.LoaderConfig{Batch: batch, Workers: workers, Seed: 1, Shuffle: true,
 		DropLast: true, Views: 2, Pipeline: pipe})
@@ -299,4 +284,8 @@ func peakRSS() int64 {
 		return 0
 	}
 	return ru.Maxrss * 1024
+}
+
+func cfgErr(field, format string, a ...any) error {
+	return &train.ConfigError{Field: field, Msg: fmt.Sprintf(format, a...)}
 }

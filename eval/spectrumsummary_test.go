@@ -1,4 +1,4 @@
-package ssl
+package eval
 
 import (
 	"math"
@@ -94,4 +94,13 @@ func TestSpectrumOf(t *testing.T) {
 	if _, err := SpectrumOf([]float64{1, math.NaN(), math.NaN(), 1}, 2); err == nil {
 		t.Error("NaN accepted")
 	}
+}
+
+// randn returns n standard normal values times scale.
+func randn(rng *rand.Rand, n int, scale float64) []float64 {
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = rng.NormFloat64() * scale
+	}
+	return x
 }

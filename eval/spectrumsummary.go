@@ -1,13 +1,12 @@
-package ssl
+package eval
 
 import (
 	"fmt"
-
-	"github.com/corinfomax/corinfomax/eval"
+	"math"
 )
 
-// Spectrum summarises the eigenvalues of an embedding covariance matrix.
-type Spectrum struct {
+// SpectrumSummary summarises the eigenvalues of an embedding covariance matrix.
+type SpectrumSummary struct {
 	// Eigenvalues in descending order.
 	Eigenvalues []float64
 	// Below1e8 counts eigenvalues below 1e-8; Above1e1 counts those above
@@ -19,23 +18,23 @@ type Spectrum struct {
 }
 
 // SpectrumOf returns the spectrum of the symmetric d x d matrix cov
-// (row-major; only the upper triangle is read) by eval.Spectrum's symmetric
+// (row-major; only the upper triangle is read) by Spectrum's symmetric
 // eigen-decomposition. Tiny negative eigenvalues from round-off count as 0
 // in the effective rank.
-func SpectrumOf(cov []float64, d int) (Spectrum, error) {
+func SpectrumOf(cov []float64, d int) (SpectrumSummary, error) {
 	if d <= 0 || len(cov) != d*d {
-		return Spectrum{}, fmt.Errorf("ssl: SpectrumOf: %d values for d = %d, want d*d", len(cov), d)
+		return SpectrumSummary{}, fmt.Errorf("eval: SpectrumOf: %d values for d = %d, want d*d", len(cov), d)
 	}
 	for i, v := range cov {
-		if !finite(v) {
-			return Spectrum{}, fmt.Errorf("ssl: SpectrumOf: cov[%d] = %v", i, v)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return SpectrumSummary{}, fmt.Errorf("eval: SpectrumOf: cov[%d] = %v", i, v)
 		}
 	}
-	vals, err := eval.Spectrum(cov, d)
+	vals, err := Spectrum(cov, d)
 	if err != nil {
-		return Spectrum{}, fmt.Errorf("ssl: SpectrumOf: %w", err)
+		return SpectrumSummary{}, fmt.Errorf("eval: SpectrumOf: %w", err)
 	}
-	s := Spectrum{Eigenvalues: vals, EffectiveRank: eval.EffectiveRank(vals)}
+	s := SpectrumSummary{Eigenvalues: vals, EffectiveRank: EffectiveRank(vals)}
 	for _, v := range vals {
 		if v < 1e-8 {
 			s.Below1e8++

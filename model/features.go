@@ -1,4 +1,4 @@
-package encoder
+package model
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // AugmentedFeatures runs net's backbone in inference mode (batch-norm
 // running statistics) over every image of ds in order, each image passed
 // through the linear probe's training transform data.ProbePipeline(size,
-// norm) (RandomResizedCrop scale 0.08-1 and horizontal flip, DESIGN.md
+// norm) (RandomResizedCrop scale 0.08-1 and horizontal flip, docs/design.md
 // section 3), and returns the features before the projector (N x dim,
 // row-major), the labels (nil when ds is unlabelled) and dim. The
 // augmentation of image i is drawn from (seed, epoch, i) by the data
@@ -123,3 +123,43 @@ func RecalibrateBN(ctx context.Context, net *nn.Network, ds data.Dataset, size i
 		}
 	}
 }
+
+// Layer selects which features Features returns.
+type Layer int
+
+const (
+	// Backbone features (before the projector): what linear probes and kNN use.
+	Backbone Layer = iota
+	// Projector outputs (the embedding the SSL loss sees).
+	Projector
+)
+
+// Features runs net in inference mode over every image of ds in order
+// (normalised with norm at size size, no augmentation) and returns the
+// features (N x dim, row-major), the labels (nil when ds is unlabelled) and
+// dim. limit > 0 uses only the first limit images. The network is left in
+// inference mode (a trainer sets training mode again). A nil net returns the normalised pixels
+// themselves (the raw-pixel baseline).
+func Features(ctx context.Context, net *nn.Network, ds data.Dataset, size int, norm data.Norm, layer Layer, limit, batch int) ([]float32, []int, int, error) {
+	n := ds.Len()
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	if batch < 1 {
+		batch = 256
+	}
+	loader, err := data.NewLoader(subset{ds, n}, data.LoaderConfig{Batch: batch, Workers: 2, Views: 1, Eval: true,
+		Pipeline: data.IdentityPipeline(size, norm)})
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("features: %w", err)
+	}
+	return loaderFeatures(ctx, net, loader, 0, layer)
+}
+
+// subset is the first n images of a dataset.
+type subset struct {
+	data.Dataset
+	n int
+}
+
+func (s subset) Len() int { return s.n }

@@ -1,4 +1,4 @@
-package encoder
+package model
 
 import (
 	"encoding/json"
@@ -10,11 +10,28 @@ import (
 	"github.com/corinfomax/corinfomax/tensor"
 )
 
-// Metadata keys written into every checkpoint.
+// Metadata keys of a checkpoint. Every checkpoint has MetaFormat and
+// MetaModel; a pretraining checkpoint has all of them.
 const (
-	MetaFormat = "corinfomax.format" // "1"
-	MetaModel  = "corinfomax.model"  // JSON of ModelSpec
+	MetaFormat   = "corinfomax.format"   // "1"
+	MetaModel    = "corinfomax.model"    // JSON of Spec
+	MetaSize     = "corinfomax.size"     // training crop size in pixels
+	MetaData     = "corinfomax.data"     // the --data the run trained on
+	MetaNorm     = "corinfomax.norm"     // JSON of data.Norm
+	MetaConfig   = "corinfomax.config"   // JSON of the trainer's configuration
+	MetaPosition = "corinfomax.position" // JSON of Position
+	MetaMethod   = "corinfomax.method"   // the SSL method's name
+	MetaRecipe   = "corinfomax.recipe"   // the recipe the run started from
 )
+
+// Name prefixes of the training-state tensors stored beside the weights.
+const (
+	OptimizerPrefix = "optimizer." // float32 optimizer state (momentum buffers, ...)
+	MethodPrefix    = "method."    // float64 running state of the SSL method
+)
+
+// FormatVersion is the value of MetaFormat this code writes.
+const FormatVersion = "1"
 
 // ModelTensors returns the network's parameters and buffers as checkpoint
 // tensors under their torchvision / projector names (sharing no memory with
@@ -35,8 +52,8 @@ func ModelTensors(net *nn.Network) []*checkpoint.Tensor {
 }
 
 // SpecOf reads the model spec from a checkpoint's metadata.
-func SpecOf(f *checkpoint.File, path string) (ModelSpec, error) {
-	var spec ModelSpec
+func SpecOf(f *checkpoint.File, path string) (Spec, error) {
+	var spec Spec
 	raw, ok := f.Metadata[MetaModel]
 	if !ok {
 		return spec, fmt.Errorf("%s: no %q metadata: not a corinfomax checkpoint (use --init to start from foreign weights)", path, MetaModel)
@@ -87,7 +104,7 @@ func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptio
 		if t.DType != "F32" {
 			return fmt.Errorf("%s: tensor %s has dtype %s, want F32", path, s.name, t.DType)
 		}
-		if !sameShape(t.Shape, s.v.Shape) {
+		if !tensor.SameShape(t.Shape, s.v.Shape) {
 			return fmt.Errorf("%s: tensor %s has shape %v, the model needs %v (different architecture or width?)",
 				path, s.name, t.Shape, s.v.Shape)
 		}
@@ -103,7 +120,7 @@ func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptio
 	}
 	if !opt.AllowUnknown {
 		for _, t := range f.Tensors {
-			if !known[t.Name] && !strings.HasPrefix(t.Name, "optimizer.") && !strings.HasPrefix(t.Name, "method.") {
+			if !known[t.Name] && !strings.HasPrefix(t.Name, OptimizerPrefix) && !strings.HasPrefix(t.Name, MethodPrefix) {
 				return fmt.Errorf("%s: tensor %s is not part of this model (different architecture?)", path, t.Name)
 			}
 		}
@@ -114,16 +131,4 @@ func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptio
 		}
 	}
 	return nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

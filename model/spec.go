@@ -1,0 +1,49 @@
+// Package model owns what a trained network is on disk and in memory: the
+// model spec, network construction, the run directory's layout, every
+// checkpoint metadata key, saving and loading weights and training state,
+// and running a network over a dataset to get its features. The trainer,
+// the encoder (the inference face of the toolkit) and the commands all go
+// through it, so the checkpoint format is written down in one place.
+package model
+
+import (
+	"fmt"
+	"math/rand"
+
+	"github.com/corinfomax/corinfomax/nn"
+	"github.com/corinfomax/corinfomax/ops"
+)
+
+// Spec is what it takes to rebuild a network: it is stored in every
+// checkpoint's metadata (MetaModel).
+type Spec struct {
+	Arch        string `json:"arch"`
+	Stem        string `json:"stem"`
+	Width       int    `json:"width"`
+	InChannels  int    `json:"in_channels"`
+	Projector   string `json:"projector"`
+	ProjectorBN bool   `json:"projector_bn"`
+	ZeroInit    bool   `json:"zero_init_residual"`
+}
+
+// Archs lists the backbones NewNetwork builds.
+func Archs() []string { return []string{"resnet18", "resnet34", "resnet50"} }
+
+// Stems lists the ResNet stems NewNetwork builds.
+func Stems() []string { return []string{"cifar", "imagenet"} }
+
+// NewNetwork builds the backbone and projector of spec on be with weights
+// drawn from rng.
+func NewNetwork(be ops.Backend, spec Spec, rng *rand.Rand) (*nn.Network, error) {
+	bb, err := nn.NewResNet(be, nn.ResNetConfig{Arch: spec.Arch, Width: spec.Width, InChannels: spec.InChannels,
+		Stem: spec.Stem, ZeroInitResidual: spec.ZeroInit}, rng)
+	if err != nil {
+		return nil, fmt.Errorf("building the backbone: %w", err)
+	}
+	proj, err := nn.NewMLP(be, nn.MLPConfig{In: bb.FeatureDim(), Spec: spec.Projector, BN: spec.ProjectorBN,
+		Prefix: "projector"}, rng)
+	if err != nil {
+		return nil, fmt.Errorf("building the projector: %w", err)
+	}
+	return &nn.Network{Backbone: bb, Projector: proj}, nil
+}

@@ -1,0 +1,314 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand"
+	"time"
+
+	"github.com/corinfomax/corinfomax/data"
+	"github.com/corinfomax/corinfomax/model"
+	"github.com/corinfomax/corinfomax/nn"
+	"github.com/corinfomax/corinfomax/ops"
+	"github.com/corinfomax/corinfomax/ops/backends"
+	"github.com/corinfomax/corinfomax/optim"
+	"github.com/corinfomax/corinfomax/ssl"
+	"github.com/corinfomax/corinfomax/tensor"
+)
+
+// ErrInterrupted is returned by Run when its context was cancelled: the
+// current step finished and a checkpoint was written.
+var ErrInterrupted = errors.New("training interrupted")
+
+// Summary is what a finished (or interrupted) run reports.
+type Summary struct {
+	Epochs       int       `json:"epochs"`
+	Steps        int       `json:"steps"`
+	FinalLoss    float64   `json:"final_loss"`
+	ImagesPerSec float64   `json:"images_per_sec"`
+	KNN          []float64 `json:"knn_top1,omitempty"`
+	Checkpoint   string    `json:"checkpoint"`
+	SkippedSteps int       `json:"skipped_steps"`
+}
+
+// Trainer holds everything a pretraining run needs.
+type Trainer struct {
+	cfg    Config
+	dir    model.RunDir
+	spec   model.Spec
+	norm   data.Norm // the run's normalisation, resolved once
+	be     ops.Backend
+	net    *nn.Network
+	opt    optim.Optimizer
+	method ssl.Method
+	step1  *Step
+	train  data.Dataset
+	loader *data.Loader
+	log    io.Writer
+	prog   Progress
+
+	// Position: epoch (0-based) being trained and steps done in it; step is
+	// the global number of optimizer steps done.
+	epoch, stepInEpoch, step int
+	skipped                  int
+	metrics                  *metricsLog
+	history                  history
+	lastLoss                 float64
+	saved                    snapshot // state rolled back by --on-nan skip
+}
+
+// Run trains according to cfg (validated), writing into cfg.Out, and
+// resumes from cfg.Out's checkpoint when resume is true (start from
+// StoredConfig then to get an identical continuation). Progress goes to
+// log. On cancellation of ctx it finishes the current step, writes a
+// checkpoint and returns ErrInterrupted.
+func Run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ensureWritable(cfg.Out); err != nil {
+		return nil, err
+	}
+	unlock, err := lockRunDir(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	removeStaleTemps(cfg.Out, log)
+
+	t := &Trainer{cfg: cfg, dir: model.RunDir(cfg.Out), log: log}
+	var ck *runState
+	if resume && !t.dir.HasCheckpoint() {
+		fmt.Fprintf(log, "no checkpoint in %s yet (the run stopped before its first one): starting from scratch with the flags given\n", cfg.Out)
+		resume = false
+	}
+	if resume {
+		ck, err = readRunState(t.dir.Checkpoint())
+		if err != nil {
+			return nil, fmt.Errorf("resuming from %s: %w", cfg.Out, err)
+		}
+	}
+	if err := t.setup(ck); err != nil {
+		return nil, err
+	}
+	defer t.be.Close()
+	if err := writeJSONAtomic(t.dir.Config(), t.cfg); err != nil {
+		return nil, err
+	}
+	return t.run(ctx)
+}
+
+func (t *Trainer) setup(ck *runState) error {
+	cfg := &t.cfg
+	ds, err := data.Open(cfg.Data, data.Train, data.OpenOptions{Limit: cfg.Limit, Strict: cfg.Strict, Log: t.log})
+	if err != nil {
+		return fmt.Errorf("opening --data %s: %w", cfg.Data, err)
+	}
+	if ds.Len() < cfg.Batch {
+		return cfgErr("batch", "must be <= the number of training images (%d), got %d", ds.Len(), cfg.Batch)
+	}
+	t.train = ds
+	t.spec = cfg.Spec(ds.Channels())
+	if t.norm, err = cfg.Norm(ds.Channels()); err != nil {
+		return err
+	}
+	pipe, err := cfg.Pipeline(t.norm)
+	if err != nil {
+		return err
+	}
+	t.loader, err = data.NewLoader(ds, data.LoaderConfig{Batch: cfg.Batch, Workers: cfg.Workers, Seed: cfg.Seed,
+		Shuffle: cfg.Shuffle, DropLast: true, Views: 2, Pipeline: pipe})
+	if err != nil {
+		return fmt.Errorf("building the data loader: %w", err)
+	}
+	if t.be, err = backends.New(cfg.Backend, cfg.Threads, cfg.Precision); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewSource(cfg.Seed))
+	if t.net, err = model.NewNetwork(t.be, t.spec, rng); err != nil {
+		t.be.Close()
+		return err
+	}
+	if t.method, err = newMethod(cfg); err != nil {
+		t.be.Close()
+		return err
+	}
+	if t.opt, err = NewOptimizer(cfg, t.net.Params()); err != nil {
+		t.be.Close()
+		return err
+	}
+	t.step1 = NewStep(t.net, t.method, t.opt)
+	if t.metrics, err = openMetrics(t.dir.Metrics(), ck); err != nil {
+		t.be.Close()
+		return err
+	}
+	switch {
+	case ck != nil:
+		if err := ck.restore(t); err != nil {
+			t.be.Close()
+			return err
+		}
+		fmt.Fprintf(t.log, "resuming %s at epoch %d, step %d\n", cfg.Out, t.epoch+1, t.step)
+	case cfg.Init != "":
+		if err := loadWeights(cfg.Init, t); err != nil {
+			t.be.Close()
+			return fmt.Errorf("--init: %w", err)
+		}
+	}
+	t.history = t.metrics.history()
+	return nil
+}
+
+// newMethod builds cfg's objective, its W-MSE splits seeded by the run's
+// seed.
+func newMethod(cfg *Config) (ssl.Method, error) {
+	opts := cfg.MethodOpts.Clone()
+	opts.Seed = cfg.Seed
+	return ssl.New(cfg.Method, opts)
+}
+
+func (t *Trainer) run(ctx context.Context) (*Summary, error) {
+	cfg := &t.cfg
+	spe := t.loader.StepsPerEpoch()
+	total := cfg.Epochs * spe
+	if cfg.MaxSteps > 0 && cfg.MaxSteps < total {
+		total = cfg.MaxSteps
+	}
+	t.prog = newProgress(t.log, total, t.step)
+	defer t.prog.Finish()
+	sched := cfg.schedule(spe)
+	var imgs int
+	start := time.Now()
+	for ; t.epoch < cfg.Epochs; t.epoch++ {
+		lr := sched.At(t.epoch)
+		epochStart, epochImgs := time.Now(), 0
+		it := t.loader.Epoch(ctx, t.epoch, t.stepInEpoch)
+		for t.stepInEpoch < spe {
+			if cfg.ScheduleUnit == "step" {
+				lr = sched.At(t.step)
+			}
+			if cfg.MaxSteps > 0 && t.step >= cfg.MaxSteps {
+				break
+			}
+			if ctx.Err() != nil {
+				it.Close()
+				return t.interrupt()
+			}
+			b, err := it.Next()
+			if err != nil {
+				it.Close()
+				if ctx.Err() != nil {
+					return t.interrupt()
+				}
+				return nil, fmt.Errorf("epoch %d: reading batch %d: %w", t.epoch+1, t.stepInEpoch+1, err)
+			}
+			stepStart := time.Now()
+			res, skippedStep, err := t.trainStep(b, lr)
+			if err != nil {
+				it.Close()
+				return nil, err
+			}
+			t.step++
+			t.stepInEpoch++
+			imgs += 2 * b.N
+			epochImgs += 2 * b.N
+			ips := float64(2*b.N) / time.Since(stepStart).Seconds()
+			if skippedStep {
+				t.skipped++
+			} else {
+				t.lastLoss = res.Loss
+			}
+			if t.step%cfg.LogEvery == 0 || t.step == 1 {
+				rec := stepRecord(t.epoch+1, t.step, lr, res, ips, t.skipped)
+				if err := t.metrics.write(rec); err != nil {
+					it.Close()
+					return nil, err
+				}
+				t.history.addStep(t.step, res)
+			}
+			t.prog.Step(t.step, res, ips)
+			if cfg.CkptEvery > 0 && t.step%cfg.CkptEvery == 0 && t.stepInEpoch < spe {
+				if err := t.save(); err != nil {
+					it.Close()
+					return nil, err
+				}
+			}
+		}
+		it.Close()
+		if cfg.MaxSteps > 0 && t.step >= cfg.MaxSteps && t.stepInEpoch < spe {
+			break // stop mid-epoch: the checkpoint below records the position
+		}
+		if err := t.endEpoch(ctx, time.Since(epochStart).Seconds(), epochImgs); err != nil {
+			return nil, err
+		}
+		t.stepInEpoch = 0
+	}
+	if err := t.save(); err != nil {
+		return nil, err
+	}
+	if err := t.writeReport(); err != nil {
+		fmt.Fprintf(t.log, "warning: writing report.png: %v\n", err)
+	}
+	sum := t.summary()
+	if el := time.Since(start).Seconds(); el > 0 {
+		sum.ImagesPerSec = float64(imgs) / el
+	}
+	return sum, nil
+}
+
+func (t *Trainer) summary() *Summary {
+	s := &Summary{Epochs: t.epoch, Steps: t.step, FinalLoss: t.lastLoss, Checkpoint: t.dir.Checkpoint(),
+		SkippedSteps: t.skipped}
+	if n := len(t.history.KNN); n > 0 {
+		s.KNN = t.history.KNN[n-1].Top1
+	}
+	return s
+}
+
+func (t *Trainer) interrupt() (*Summary, error) {
+	if err := t.save(); err != nil {
+		return nil, fmt.Errorf("saving the checkpoint after interruption: %w", err)
+	}
+	if err := t.writeReport(); err != nil {
+		fmt.Fprintf(t.log, "warning: writing report.png: %v\n", err)
+	}
+	return t.summary(), ErrInterrupted
+}
+
+// trainStep runs one optimizer step on the two views of b (Step.Run). It
+// reports whether the step was skipped because of a non-finite value
+// (--on-nan skip): the batch-norm running statistics and the method's
+// running state are then rolled back to before the step.
+func (t *Trainer) trainStep(b *data.Batch, lr float64) (ssl.Result, bool, error) {
+	step := t.step + 1
+	skip := t.cfg.OnNaN == "skip"
+	if skip {
+		t.saved.take(t.net, t.method)
+	}
+	var x [2]*tensor.Tensor
+	for v := range x {
+		var err error
+		if x[v], err = tensor.FromData(b.X[v], b.N, b.H, b.W, b.C); err != nil {
+			return ssl.Result{}, false, fmt.Errorf("step %d: view %d: %w", step, v+1, err)
+		}
+	}
+	res, err := t.step1.Run(step, x, lr)
+	switch {
+	case err == nil:
+		return res, false, nil
+	case isDivergence(err) && skip:
+		fmt.Fprintf(t.log, "skipping step %d: %v\n", step, err)
+		if rerr := t.saved.restore(t.net, t.method); rerr != nil {
+			return res, false, fmt.Errorf("step %d: rolling back the skipped step: %w", step, rerr)
+		}
+		t.net.ZeroGrad()
+		return ssl.Result{Loss: math.NaN()}, true, nil
+	case isDivergence(err):
+		return res, false, fmt.Errorf("%w (likely cause: the learning rate %g is too high, or the features "+
+			"collapsed; try a lower --lr, or --on-nan skip); %s", err, lr, t.lastGood())
+	}
+	return res, false, fmt.Errorf("%w; %s", err, t.lastGood())
+}

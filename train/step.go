@@ -1,0 +1,129 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/corinfomax/corinfomax/nn"
+	"github.com/corinfomax/corinfomax/optim"
+	"github.com/corinfomax/corinfomax/ssl"
+	"github.com/corinfomax/corinfomax/tensor"
+)
+
+// Step is one optimizer step of two-view self-supervised training, the
+// code the trainer runs and `bench step` times:
+//
+//	z_v = projector(backbone(x_v))     v = 1, 2: one forward pass per view,
+//	                                   so batch-norm statistics are per view
+//	L, dL/dz_1, dL/dz_2 = method(z_1, z_2)
+//	backward(view 1, dL/dz_1); backward(view 2, dL/dz_2)
+//	optimizer update at the learning rate lr
+//
+// A Step owns the gradient buffers of the projector outputs and keeps them
+// across steps.
+type Step struct {
+	Net    *nn.Network
+	Method ssl.Method
+	Opt    optim.Optimizer
+
+	g [2]*tensor.Tensor
+	z [2]*tensor.Tensor
+	// objective is how long the last call spent in the objective.
+	objective time.Duration
+}
+
+// NewStep returns the step that trains net with method and opt.
+func NewStep(net *nn.Network, method ssl.Method, opt optim.Optimizer) *Step {
+	return &Step{Net: net, Method: method, Opt: opt}
+}
+
+// DivergenceError reports a non-finite loss or gradient. Nothing was
+// updated: the weights are those before the step (the batch-norm running
+// statistics and the method's running state did advance; the trainer
+// rolls them back when it skips the step).
+type DivergenceError struct {
+	Step int
+	Err  error
+}
+
+func (e *DivergenceError) Error() string { return e.Err.Error() }
+func (e *DivergenceError) Unwrap() error { return e.Err }
+
+// Run performs optimizer step number step (1-based) on the views x[0] and
+// x[1] (each N x H x W x C) at learning rate lr. A non-finite loss or
+// gradient returns a *DivergenceError before the update; non-finite
+// weights after the update return a plain error.
+func (s *Step) Run(step int, x [2]*tensor.Tensor, lr float64) (ssl.Result, error) {
+	s.Net.ZeroGrad()
+	for v := 0; v < 2; v++ {
+		_, zv, err := s.Net.Forward(v, x[v])
+		if err != nil {
+			return ssl.Result{}, fmt.Errorf("step %d: forward pass of view %d: %w", step, v+1, err)
+		}
+		s.z[v] = zv
+	}
+	n, d := s.z[0].Shape[0], s.z[0].Shape[1]
+	s.g[0] = tensor.Ensure(s.g[0], n, d)
+	s.g[1] = tensor.Ensure(s.g[1], n, d)
+	start := time.Now()
+	res, err := s.Method.Loss(step, s.z[0].Data, s.z[1].Data, n, d, s.g[0].Data, s.g[1].Data)
+	s.objective = time.Since(start)
+	if err == nil && (math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0)) {
+		err = fmt.Errorf("step %d: the %s loss is %v", step, s.Method.Name(), res.Loss)
+	}
+	if err != nil {
+		return res, &DivergenceError{Step: step, Err: err}
+	}
+	for v := 0; v < 2; v++ {
+		if err := s.Net.Backward(v, s.g[v]); err != nil {
+			return res, fmt.Errorf("step %d: backward pass of view %d: %w", step, v+1, err)
+		}
+	}
+	if name, ok := firstNonFinite(s.Net.Params(), true); !ok {
+		return res, &DivergenceError{Step: step, Err: fmt.Errorf("step %d: the gradient of %s is not finite", step, name)}
+	}
+	if err := s.Opt.Step(lr); err != nil {
+		return res, fmt.Errorf("step %d: optimizer: %w", step, err)
+	}
+	if name, ok := firstNonFinite(s.Net.Params(), false); !ok {
+		return res, fmt.Errorf("step %d: the weights of %s became non-finite after the update (learning rate %g)", step, name, lr)
+	}
+	return res, nil
+}
+
+// Z returns view v's (0 or 1) projector output of the last step.
+func (s *Step) Z(v int) *tensor.Tensor { return s.z[v] }
+
+// ObjectiveTime is how long the last Run spent in the objective.
+func (s *Step) ObjectiveTime() time.Duration { return s.objective }
+
+// isDivergence reports whether err is a *DivergenceError.
+func isDivergence(err error) bool {
+	var de *DivergenceError
+	return errors.As(err, &de)
+}
+
+// firstNonFinite returns the name of the first parameter whose gradient
+// (grad true) or value has a NaN or Inf, and false; or "", true.
+func firstNonFinite(params []*nn.Param, grad bool) (string, bool) {
+	for _, p := range params {
+		t := p.Value
+		if grad {
+			t = p.Grad
+		}
+		if !finite(t.Data) {
+			return p.Name, false
+		}
+	}
+	return "", true
+}
+
+func finite(x []float32) bool {
+	var s float32
+	for _, v := range x {
+		s += v * 0 // NaN*0 = NaN, Inf*0 = NaN
+	}
+	return s == 0
+}
