@@ -84,6 +84,21 @@ func (s Split) String() string {
 	return fmt.Sprintf("split(%d)", int(s))
 }
 
+// ParseSplit returns the split a user names: "train", "test", "val" or
+// "validation" (the held-out split, which an image folder keeps in DIR/val),
+// or "unlabeled".
+func ParseSplit(name string) (Split, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "train":
+		return Train, nil
+	case "test", "val", "validation":
+		return Test, nil
+	case "unlabeled", "unlabelled":
+		return Unlabeled, nil
+	}
+	return 0, fmt.Errorf("unknown split %q: want train, test (or val, an image folder's name for it) or unlabeled", name)
+}
+
 // DefaultMaxPixels is the largest image area (in pixels) an image folder
 // accepts unless OpenOptions.MaxPixels says otherwise.
 const DefaultMaxPixels = 64 << 20

@@ -14,15 +14,9 @@ func newDataCmd() *cobra.Command {
 	var limit int
 	var strict, asJSON bool
 	open := func(spec string) (data.Dataset, error) {
-		sp := data.Train
-		switch split {
-		case "train":
-		case "test":
-			sp = data.Test
-		case "unlabeled":
-			sp = data.Unlabeled
-		default:
-			return nil, usagef("--split: must be train, test or unlabeled, got %q", split)
+		sp, err := data.ParseSplit(split)
+		if err != nil {
+			return nil, usagef("--split: %v", err)
 		}
 		return data.Open(spec, sp, data.OpenOptions{Limit: limit, Strict: strict, Log: os.Stderr})
 	}
@@ -76,7 +70,7 @@ func newDataCmd() *cobra.Command {
 		},
 	}
 	for _, c := range []*cobra.Command{inspect, preview} {
-		c.Flags().StringVar(&split, "split", "train", "train, test or unlabeled")
+		c.Flags().StringVar(&split, "split", "train", "train, test (val: an image folder's DIR/val) or unlabeled")
 		c.Flags().IntVar(&limit, "limit", 0, "use only the first N images")
 		c.Flags().BoolVar(&strict, "strict", false, "stop at the first unreadable image")
 	}

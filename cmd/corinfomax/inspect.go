@@ -127,7 +127,7 @@ func newEmbedCmd() *cobra.Command {
 	f := &evalFlags{}
 	var out, split, layer string
 	cmd := &cobra.Command{
-		Use:   "embed --checkpoint RUNDIR --out features.npy [--split train|test] [--layer backbone|projector]",
+		Use:   "embed --checkpoint RUNDIR --out features.npy [--split train|test|val] [--layer backbone|projector]",
 		Short: "Write features as a float32 .npy array (N x F), plus labels.npy",
 		Long: `Run the encoder over a dataset split in order (images normalised only, no augmentation)
 and write the features as a float32 .npy array (N x F), and the labels as int64
@@ -135,14 +135,9 @@ labels.npy next to it when the data has labels.`,
 		Example: `  corinfomax embed --checkpoint runs/fm --data fashion-mnist --split test --out test_features.npy`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var sp data.Split
-			switch split {
-			case "train":
-				sp = data.Train
-			case "test":
-				sp = data.Test
-			default:
-				return usagef("--split: must be train or test, got %q", split)
+			sp, err := data.ParseSplit(split)
+			if err != nil || sp == data.Unlabeled {
+				return usagef("--split: must be train, test or val (the held-out split; an image folder's DIR/val), got %q", split)
 			}
 			var l model.Layer
 			switch layer {
@@ -194,7 +189,7 @@ labels.npy next to it when the data has labels.`,
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&out, "out", "", "output .npy file")
-	cmd.Flags().StringVar(&split, "split", "train", "train or test")
+	cmd.Flags().StringVar(&split, "split", "train", "train, or test (also spelled val: an image folder's DIR/val)")
 	cmd.Flags().StringVar(&layer, "layer", "backbone", "backbone (features before the projector) or projector")
 	return cmd
 }

@@ -207,7 +207,7 @@ func (f *pretrainFlags) resolve(fs *pflag.FlagSet) (train.Config, error) {
 		if v, ok := fl.Value.(*optionValue); ok {
 			owner, _, _ := ssl.OptionOf(v.opt.Name)
 			if owner != cfg.Method {
-				replayErr = &FlagError{Flag: fl.Name, Msg: fmt.Sprintf("is an option of %s, and the run's method is %s", owner, cfg.Method)}
+				replayErr = &FlagError{Flag: fl.Name, Msg: fmt.Sprintf("an option of %s, not of the run's method %s", owner, cfg.Method)}
 				return
 			}
 			cfg.MethodOpts = cfg.MethodOpts.Clone()

@@ -35,7 +35,7 @@ func table() []Info {
 	return []Info{
 		{
 			Name:       "dnnl",
-			Summary:    "oneDNN through cgo (fast)",
+			Summary:    "oneDNN through cgo, fast",
 			Precisions: dnnl.Precisions,
 			New: func(o ops.BackendOptions) (ops.Backend, error) {
 				b, err := dnnl.NewWithOptions(o)
@@ -47,7 +47,7 @@ func table() []Info {
 		},
 		{
 			Name:       "ref",
-			Summary:    "plain Go with float64 sums (slow, the test oracle)",
+			Summary:    "plain Go with float64 sums, slow: the test oracle",
 			Precisions: func() []ops.Precision { return []ops.Precision{ops.FP32} },
 			New: func(o ops.BackendOptions) (ops.Backend, error) {
 				return ref.New(), nil
