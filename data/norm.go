@@ -11,7 +11,7 @@ type Norm struct {
 	Mean, Std []float32
 }
 
-// Published normalisation constants (DESIGN.md section 2).
+// Published normalisation constants (docs/design.md section 2).
 var (
 	fashionMean, fashionStd   = []float32{0.2860}, []float32{0.3530}
 	mnistMean, mnistStd       = []float32{0.1307}, []float32{0.3081}

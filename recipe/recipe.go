@@ -35,7 +35,7 @@ type Recipe struct {
 	Momentum     float64 `json:"momentum"`
 	WeightDecay  float64 `json:"weight_decay"`
 	// Augmentation: crop size and the RandomResizedCrop scale range; Augment
-	// names the pipeline ("paper" for DESIGN.md's asymmetric views,
+	// names the pipeline ("paper" for the paper's asymmetric views,
 	// "light" for the CPU recipe's weaker greyscale views).
 	Size         int     `json:"size"`
 	CropScaleMin float64 `json:"crop_scale_min"`

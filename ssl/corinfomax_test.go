@@ -163,7 +163,7 @@ func TestCorInfoMaxCholeskyFailure(t *testing.T) {
 	}
 }
 
-// TestCorInfoMaxSanityBound checks DESIGN.md's lower bound: with unit rows,
+// TestCorInfoMaxSanityBound checks the lower bound of docs/design.md section 1: with unit rows,
 // tr(R) is about 1, so by AM-GM Lcov >= ln D - ln(tr(R' + eps I)/D * D)
 // holds exactly for each view, and cov1+cov2 >= about 2 ln D after a few steps.
 func TestCorInfoMaxSanityBound(t *testing.T) {

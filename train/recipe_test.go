@@ -9,7 +9,7 @@ import (
 
 // TestEveryRecipeAndMethodValidates builds the configuration of every
 // recipe with every method and checks that it validates and carries the
-// recipe's values (DESIGN.md section 2 for the paper's recipes).
+// recipe's values (docs/design.md section 2 for the paper's recipes).
 func TestEveryRecipeAndMethodValidates(t *testing.T) {
 	for _, rn := range recipe.Names() {
 		r, err := recipe.Lookup(rn)
@@ -32,11 +32,11 @@ func TestEveryRecipeAndMethodValidates(t *testing.T) {
 	}
 	c10, _ := recipe.Lookup("cifar10")
 	if c10.Batch != 512 || c10.LR != 0.5 || c10.WarmupEpochs != 10 || c10.Projector != "2048-2048-64" || c10.Epochs != 1000 {
-		t.Errorf("cifar10 recipe differs from DESIGN.md: %+v", c10)
+		t.Errorf("cifar10 recipe differs from docs/design.md: %+v", c10)
 	}
 	in1k, _ := recipe.Lookup("imagenet1k")
 	if !in1k.ProjectorBN || in1k.Batch != 1536 || in1k.LR != 0.2 {
-		t.Errorf("imagenet1k recipe differs from DESIGN.md: %+v", in1k)
+		t.Errorf("imagenet1k recipe differs from docs/design.md: %+v", in1k)
 	}
 	if _, err := recipe.Lookup("cifar11"); err == nil {
 		t.Error("unknown recipe accepted")

@@ -200,7 +200,7 @@ func newLinearCmd() *cobra.Command {
 		Short: "Linear probe on the frozen backbone features",
 		Long: `Train one linear layer with cross-entropy on the frozen backbone's features (inference-mode
 batch norm, features before the projector) and report top-1 and top-5 on the test split
-(DESIGN.md section 3: SGD lr 0.2, batch 256, cosine to 2e-3, no weight decay).
+(docs/design.md section 3: SGD lr 0.2, batch 256, cosine to 2e-3, no weight decay).
 By default the features are computed once without augmentation, which makes a CPU probe
 take minutes; --no-augment=false runs the protocol's train-time RandomResizedCrop + flip,
 one backbone pass over the training set per epoch.`,
