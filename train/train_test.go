@@ -329,7 +329,7 @@ func TestBF16Pretraining(t *testing.T) {
 		if err := cfg16.Validate(); !errors.As(err, &fe) || fe.Flag != "precision" {
 			t.Fatalf("bf16 on a CPU without AVX512-BF16: want a --precision error, got %v", err)
 		}
-		return
+		t.Skip("CPU lacks AVX512-BF16: checked that --precision bf16 is refused; bf16 pretraining was not run")
 	}
 	cfg32 := tinyConfig(t, spec, filepath.Join(t.TempDir(), "fp32"))
 	cfg32.Epochs, cfg16.Epochs = 1, 1
