@@ -71,9 +71,19 @@ func sameState(t *testing.T, a, b map[string][]float64) {
 	}
 }
 
-func TestResumeEqualsUninterrupted(t *testing.T) {
+func TestResumeEqualsUninterrupted(t *testing.T) { resumeEqualsUninterrupted(t, 1) }
+
+// resumeEqualsUninterrupted checks, with the given --threads, that a run
+// stopped after an epoch or mid-epoch and resumed ends with bit for bit the
+// tensors of an uninterrupted run.
+func resumeEqualsUninterrupted(t *testing.T, threads int) {
 	spec := tinyData(t, 40)
 	ctx := context.Background()
+	tinyConfig := func(t *testing.T, spec, out string) Config {
+		cfg := tinyConfig(t, spec, out)
+		cfg.Threads = threads
+		return cfg
+	}
 	full := tinyConfig(t, spec, filepath.Join(t.TempDir(), "full"))
 	if _, err := Run(ctx, full, false, io.Discard); err != nil {
 		t.Fatal(err)
