@@ -18,7 +18,10 @@ type metricsLog struct {
 
 // openMetrics starts metrics.jsonl afresh, or, when resuming from ck, keeps
 // only the records the checkpoint covers (a run killed after logging steps
-// past its last checkpoint repeats those steps).
+// past its last checkpoint repeats those steps). A line that is not JSON
+// (a torn last line) is dropped; a step or epoch record whose fields have
+// the wrong type is an error naming the file and the line, and leaves the
+// file as it was.
 func openMetrics(path string, ck *runState) (*metricsLog, error) {
 	m := &metricsLog{path: path}
 	if ck == nil {
@@ -31,10 +34,13 @@ func openMetrics(path string, ck *runState) (*metricsLog, error) {
 	var keep bytes.Buffer
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	for sc.Scan() {
+	for line := 1; sc.Scan(); line++ {
 		var rec map[string]any
 		if json.Unmarshal(sc.Bytes(), &rec) != nil {
 			continue // a torn last line from a killed process
+		}
+		if err := checkRecord(rec); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w (fix or delete the line to resume)", path, line, err)
 		}
 		step, _ := rec["step"].(float64)
 		epoch, _ := rec["epoch"].(float64)
@@ -52,7 +58,61 @@ func openMetrics(path string, ck *runState) (*metricsLog, error) {
 		keep.Write(sc.Bytes())
 		keep.WriteByte('\n')
 	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
 	return m, writeFileAtomic(path, keep.Bytes())
+}
+
+// checkRecord reports a step or epoch record that history and openMetrics
+// cannot read: "epoch" and "step" must be numbers, and an epoch record's
+// "knn", when present, an object of numbers. Other records pass.
+func checkRecord(rec map[string]any) error {
+	typ, _ := rec["type"].(string)
+	if typ != "step" && typ != "epoch" {
+		return nil
+	}
+	for _, key := range []string{"epoch", "step"} {
+		v, ok := rec[key]
+		if !ok {
+			return fmt.Errorf("%s record without the field %q (want a number)", typ, key)
+		}
+		if _, ok := v.(float64); !ok {
+			return fmt.Errorf("%s record: field %q is %s, want a number", typ, key, jsonKind(v))
+		}
+	}
+	if typ == "epoch" {
+		if v, ok := rec["knn"]; ok {
+			knn, ok := v.(map[string]any)
+			if !ok {
+				return fmt.Errorf(`epoch record: field "knn" is %s, want an object such as {"k20": 0.5, "k200": 0.5}`, jsonKind(v))
+			}
+			for k, a := range knn {
+				if _, ok := a.(float64); !ok {
+					return fmt.Errorf(`epoch record: field "knn.%s" is %s, want a number`, k, jsonKind(a))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// jsonKind names the JSON type of a decoded value, with the value.
+func jsonKind(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return fmt.Sprintf("a boolean (%v)", v)
+	case float64:
+		return fmt.Sprintf("a number (%v)", v)
+	case string:
+		return fmt.Sprintf("a string (%q)", v)
+	case []any:
+		return "an array"
+	default:
+		return "an object"
+	}
 }
 
 func (m *metricsLog) write(rec map[string]any) error {
@@ -133,7 +193,8 @@ func (m *metricsLog) history() history {
 			h.addStep(int(step), res)
 		case "epoch":
 			if knn, ok := rec["knn"].(map[string]any); ok {
-				p := knnPoint{Epoch: int(rec["epoch"].(float64))}
+				epoch, _ := rec["epoch"].(float64) // checked by openMetrics
+				p := knnPoint{Epoch: int(epoch)}
 				for _, k := range []int{20, 200} {
 					if v, ok := knn[fmt.Sprintf("k%d", k)].(float64); ok {
 						p.Ks = append(p.Ks, k)
