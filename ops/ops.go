@@ -17,11 +17,18 @@
 //     therefore serve several forward passes (the two SSL views) before their
 //     backward passes.
 //
+// Every backend checks the arguments of each call with one of this package's
+// checkers (CheckConvForward, CheckBNBackward, ...), so all backends accept
+// and refuse the same arguments with the same errors.
+//
 // Operators are created once per shape by a Backend and reused across steps.
 // A Backend and its operators are not safe for concurrent use.
 package ops
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // ConvSpec describes a 2-D convolution (groups = 1, square stride/padding).
 type ConvSpec struct {
@@ -66,6 +73,15 @@ type BNSpec struct {
 	Eps           float32 // 1e-5 as in PyTorch
 }
 
+// Validate reports an error when the spec cannot describe a batch
+// normalisation: a size below 1, or an Eps that is negative or NaN.
+func (s BNSpec) Validate() error {
+	if s.N < 1 || s.Spatial < 1 || s.C < 1 || s.Eps < 0 || math.IsNaN(float64(s.Eps)) {
+		return fmt.Errorf("ops: invalid batch norm %+v", s)
+	}
+	return nil
+}
+
 // BatchNorm normalises x per channel and applies the affine transform
 // y = gamma * (x - mean) / sqrt(var + eps) + beta.
 type BatchNorm interface {
@@ -76,7 +92,8 @@ type BatchNorm interface {
 	// ForwardInfer uses the given running statistics.
 	ForwardInfer(x, gamma, beta, runMean, runVar, y []float32) error
 	// Backward is the training-mode gradient given the statistics saved by
-	// ForwardTrain; it writes dx, dgamma and dbeta. dx may alias dy.
+	// ForwardTrain; it writes dx, dgamma and dbeta (each skipped when nil).
+	// dx may alias dy.
 	Backward(x, gamma, mean, variance, dy, dx, dgamma, dbeta []float32) error
 }
 
@@ -92,8 +109,23 @@ func (s PoolSpec) OutHW() (int, int) {
 	return (s.H+2*s.Pad-s.Kernel)/s.Stride + 1, (s.W+2*s.Pad-s.Kernel)/s.Stride + 1
 }
 
-// MaxPool is max pooling. Forward records in ws (WorkspaceBytes long,
-// owned by the caller) what Backward needs.
+// Validate reports an error when the spec cannot describe a max pooling: a
+// size, kernel or stride below 1, a negative padding, a padding of a whole
+// kernel or more (a window could then hold no input element) or an empty
+// output. A backend may refuse more (package ref, as PyTorch, allows at
+// most half a kernel of padding).
+func (s PoolSpec) Validate() error {
+	if s.N < 1 || s.H < 1 || s.W < 1 || s.C < 1 || s.Kernel < 1 || s.Stride < 1 || s.Pad < 0 || s.Pad >= s.Kernel {
+		return fmt.Errorf("ops: invalid max pool %+v", s)
+	}
+	if oh, ow := s.OutHW(); oh < 1 || ow < 1 {
+		return fmt.Errorf("ops: max pool %+v has an empty output", s)
+	}
+	return nil
+}
+
+// MaxPool is max pooling. Forward records in ws (exactly WorkspaceBytes
+// long, owned by the caller) what Backward needs.
 type MaxPool interface {
 	WorkspaceBytes() int
 	Forward(x, y []float32, ws []byte) error
@@ -104,6 +136,15 @@ type MaxPool interface {
 type LinearSpec struct {
 	N, In, Out int
 	Bias       bool
+}
+
+// Validate reports an error when the spec cannot describe a linear layer
+// (a size below 1).
+func (s LinearSpec) Validate() error {
+	if s.N < 1 || s.In < 1 || s.Out < 1 {
+		return fmt.Errorf("ops: invalid linear %+v", s)
+	}
+	return nil
 }
 
 // Linear is a fully connected layer. Shapes: x N*In, w Out*In, b Out (or
@@ -144,12 +185,4 @@ type Backend interface {
 	// Close releases the backend's resources; operators must not be used
 	// afterwards.
 	Close() error
-}
-
-// CheckLen returns an error naming op and arg when len(x) != want.
-func CheckLen(op, arg string, x []float32, want int) error {
-	if len(x) != want {
-		return fmt.Errorf("ops: %s: %s has %d values, want %d", op, arg, len(x), want)
-	}
-	return nil
 }

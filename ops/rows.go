@@ -9,13 +9,8 @@ import (
 // torch.nn.functional.normalize.
 const normEps = 1e-12
 
-// float is the element type of the row operators' generic kernels.
-type float interface {
-	~float32 | ~float64
-}
-
 // checkRows validates a row operator's sizes and slice lengths.
-func checkRows[T float](op string, n, d int, named map[string][]T, norms []float64) error {
+func checkRows[T Float](op string, n, d int, named map[string][]T, norms []float64) error {
 	if n < 1 || d < 1 {
 		return fmt.Errorf("ops: %s: invalid sizes n=%d d=%d", op, n, d)
 	}
@@ -42,7 +37,7 @@ func L2NormalizeRows64(x []float64, n, d int, y []float64, norms []float64) erro
 	return l2NormalizeRows("l2 normalize rows", x, n, d, y, norms)
 }
 
-func l2NormalizeRows[T float](op string, x []T, n, d int, y []T, norms []float64) error {
+func l2NormalizeRows[T Float](op string, x []T, n, d int, y []T, norms []float64) error {
 	if err := checkRows(op, n, d, map[string][]T{"x": x, "y": y}, norms); err != nil {
 		return err
 	}
@@ -81,7 +76,7 @@ func L2NormalizeRowsBackward64(y []float64, norms []float64, n, d int, dy, dx []
 	return l2NormalizeRowsBackward("l2 normalize rows backward", y, norms, n, d, dy, dx)
 }
 
-func l2NormalizeRowsBackward[T float](op string, y []T, norms []float64, n, d int, dy, dx []T) error {
+func l2NormalizeRowsBackward[T Float](op string, y []T, norms []float64, n, d int, dy, dx []T) error {
 	if err := checkRows(op, n, d, map[string][]T{"y": y, "dy": dy, "dx": dx}, norms); err != nil {
 		return err
 	}
@@ -121,7 +116,7 @@ func SoftmaxCrossEntropy64(logits []float64, n, k int, labels []int, dlogits []f
 	return softmaxCrossEntropy(logits, n, k, labels, dlogits)
 }
 
-func softmaxCrossEntropy[T float](logits []T, n, k int, labels []int, dlogits []T) (float64, error) {
+func softmaxCrossEntropy[T Float](logits []T, n, k int, labels []int, dlogits []T) (float64, error) {
 	const op = "softmax cross-entropy"
 	if n < 1 || k < 1 {
 		return 0, fmt.Errorf("ops: %s: invalid sizes n=%d k=%d", op, n, k)

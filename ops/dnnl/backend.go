@@ -181,23 +181,6 @@ func fp(x []float32) *C.float {
 	return (*C.float)(unsafe.Pointer(&x[0]))
 }
 
-// named is an argument with its name, for length checks.
-type named struct {
-	name string
-	v    []float32
-}
-
-// checkLens returns an error naming op and the first argument whose length
-// is not want.
-func checkLens(op string, want int, args ...named) error {
-	for _, a := range args {
-		if err := ops.CheckLen(op, a.name, a.v, want); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // same reports whether x and y start at the same element.
 func same(x, y []float32) bool {
 	return len(x) > 0 && len(y) > 0 && &x[0] == &y[0]
@@ -208,7 +191,7 @@ func (b *Backend) ReLU(x, y []float32) error {
 	if b.ctx == nil {
 		return errClosed
 	}
-	if err := ops.CheckLen("ReLU", "y", y, len(x)); err != nil {
+	if err := ops.CheckReLU(x, y); err != nil {
 		return err
 	}
 	if len(x) == 0 {
@@ -229,10 +212,7 @@ func (b *Backend) ReLUBackward(y, dy, dx []float32) error {
 	if b.ctx == nil {
 		return errClosed
 	}
-	if err := ops.CheckLen("ReLUBackward", "dy", dy, len(y)); err != nil {
-		return err
-	}
-	if err := ops.CheckLen("ReLUBackward", "dx", dx, len(y)); err != nil {
+	if err := ops.CheckReLUBackward(y, dy, dx); err != nil {
 		return err
 	}
 	if len(y) == 0 {
@@ -271,10 +251,7 @@ func (b *Backend) Add(x0, x1, y []float32) error {
 	if b.ctx == nil {
 		return errClosed
 	}
-	if err := ops.CheckLen("Add", "b", x1, len(x0)); err != nil {
-		return err
-	}
-	if err := ops.CheckLen("Add", "y", y, len(x0)); err != nil {
+	if err := ops.CheckAdd(x0, x1, y); err != nil {
 		return err
 	}
 	if len(x0) == 0 {
@@ -317,7 +294,13 @@ func (b *Backend) add(n int) (*C.gd_add, error) {
 
 // GlobalAvgPool averages NHWC x (n*hw*c) over its hw positions into y (n*c).
 func (b *Backend) GlobalAvgPool(x []float32, n, hw, c int, y []float32) error {
-	p, err := b.gap(n, hw, c, x, y)
+	if b.ctx == nil {
+		return errClosed
+	}
+	if err := ops.CheckGlobalAvgPool(x, n, hw, c, y); err != nil {
+		return err
+	}
+	p, err := b.gap(n, hw, c)
 	if err != nil {
 		return err
 	}
@@ -329,7 +312,13 @@ func (b *Backend) GlobalAvgPool(x []float32, n, hw, c int, y []float32) error {
 
 // GlobalAvgPoolBackward spreads dy (n*c) evenly into dx (n*hw*c).
 func (b *Backend) GlobalAvgPoolBackward(dy []float32, n, hw, c int, dx []float32) error {
-	p, err := b.gap(n, hw, c, dx, dy)
+	if b.ctx == nil {
+		return errClosed
+	}
+	if err := ops.CheckGlobalAvgPoolBackward(dy, n, hw, c, dx); err != nil {
+		return err
+	}
+	p, err := b.gap(n, hw, c)
 	if err != nil {
 		return err
 	}
@@ -339,21 +328,10 @@ func (b *Backend) GlobalAvgPoolBackward(dy []float32, n, hw, c int, dx []float32
 	return nil
 }
 
-// gap checks the lengths of the spatial tensor (n*hw*c) and the pooled one
-// (n*c) and returns the cached average pooling primitives.
-func (b *Backend) gap(n, hw, c int, spatial, pooled []float32) (*C.gd_pool, error) {
-	if b.ctx == nil {
-		return nil, errClosed
-	}
-	if n < 1 || hw < 1 || c < 1 {
-		return nil, fmt.Errorf("dnnl: global average pooling: invalid shape n=%d hw=%d c=%d", n, hw, c)
-	}
-	if err := ops.CheckLen("GlobalAvgPool", "spatial tensor", spatial, n*hw*c); err != nil {
-		return nil, err
-	}
-	if err := ops.CheckLen("GlobalAvgPool", "pooled tensor", pooled, n*c); err != nil {
-		return nil, err
-	}
+// gap returns the cached average pooling primitives for n images of hw
+// positions and c channels (sizes already checked), creating them on first
+// use.
+func (b *Backend) gap(n, hw, c int) (*C.gd_pool, error) {
 	key := [3]int{n, hw, c}
 	if p, ok := b.gaps[key]; ok {
 		return p, nil

@@ -26,8 +26,8 @@ func (b *Backend) BatchNorm(s ops.BNSpec) (ops.BatchNorm, error) {
 	if b.ctx == nil {
 		return nil, errClosed
 	}
-	if s.N < 1 || s.Spatial < 1 || s.C < 1 || s.Eps < 0 {
-		return nil, fmt.Errorf("dnnl: invalid batch norm %+v", s)
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("dnnl: %w", err)
 	}
 	if n, ok := b.bns[s]; ok {
 		return n, nil
@@ -47,25 +47,13 @@ func (n *batchNorm) destroy() {
 	n.p = nil
 }
 
-// check checks that the data tensors have N*Spatial*C values and the
-// per-channel ones C values.
-func (n *batchNorm) check(op string, data, perChannel []named) error {
-	if n.p == nil {
-		return errClosed
-	}
-	s := n.spec
-	if err := checkLens(op, s.N*s.Spatial*s.C, data...); err != nil {
-		return err
-	}
-	return checkLens(op, s.C, perChannel...)
-}
-
 // ForwardTrain normalises with the batch statistics and writes them (the
 // biased variance) to mean and variance.
 func (n *batchNorm) ForwardTrain(x, gamma, beta, y, mean, variance []float32) error {
-	err := n.check("BatchNorm.ForwardTrain", []named{{"x", x}, {"y", y}},
-		[]named{{"gamma", gamma}, {"beta", beta}, {"mean", mean}, {"variance", variance}})
-	if err != nil {
+	if n.p == nil {
+		return errClosed
+	}
+	if err := ops.CheckBNForwardTrain(n.spec, x, gamma, beta, y, mean, variance); err != nil {
 		return err
 	}
 	st := C.gd_bn_forward_train(n.p, fp(x), fp(gamma), fp(beta), fp(y), fp(mean), fp(variance))
@@ -77,9 +65,10 @@ func (n *batchNorm) ForwardTrain(x, gamma, beta, y, mean, variance []float32) er
 
 // ForwardInfer normalises with the given running statistics.
 func (n *batchNorm) ForwardInfer(x, gamma, beta, runMean, runVar, y []float32) error {
-	err := n.check("BatchNorm.ForwardInfer", []named{{"x", x}, {"y", y}},
-		[]named{{"gamma", gamma}, {"beta", beta}, {"runMean", runMean}, {"runVar", runVar}})
-	if err != nil {
+	if n.p == nil {
+		return errClosed
+	}
+	if err := ops.CheckBNForwardInfer(n.spec, x, gamma, beta, runMean, runVar, y); err != nil {
 		return err
 	}
 	st := C.gd_bn_forward_infer(n.p, fp(x), fp(gamma), fp(beta), fp(runMean), fp(runVar), fp(y))
@@ -89,12 +78,13 @@ func (n *batchNorm) ForwardInfer(x, gamma, beta, runMean, runVar, y []float32) e
 	return nil
 }
 
-// Backward writes dx, dgamma and dbeta of the training-mode forward pass
-// whose statistics are mean and variance.
+// Backward writes dx, dgamma and dbeta (each skipped when nil) of the
+// training-mode forward pass whose statistics are mean and variance.
 func (n *batchNorm) Backward(x, gamma, mean, variance, dy, dx, dgamma, dbeta []float32) error {
-	err := n.check("BatchNorm.Backward", []named{{"x", x}, {"dy", dy}, {"dx", dx}},
-		[]named{{"gamma", gamma}, {"mean", mean}, {"variance", variance}, {"dgamma", dgamma}, {"dbeta", dbeta}})
-	if err != nil {
+	if n.p == nil {
+		return errClosed
+	}
+	if err := ops.CheckBNBackward(n.spec, x, gamma, mean, variance, dy, dx, dgamma, dbeta); err != nil {
 		return err
 	}
 	st := C.gd_bn_backward(n.p, fp(x), fp(gamma), fp(mean), fp(variance), fp(dy), fp(dx), fp(dgamma),

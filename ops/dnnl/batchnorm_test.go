@@ -94,3 +94,34 @@ func TestBatchNormNoHiddenState(t *testing.T) {
 		t.Errorf("a short x was accepted")
 	}
 }
+
+// TestBatchNormBackwardSkipsNilOutputs checks that each of dx, dgamma and
+// dbeta may be nil (not needed), as in the reference, and that the others
+// are still written correctly.
+func TestBatchNormBackwardSkipsNilOutputs(t *testing.T) {
+	d, rb := backends(t)
+	r := rand.New(rand.NewSource(5))
+	s := ops.BNSpec{N: 3, Spatial: 4, C: 6, Eps: 1e-5}
+	op, err := d.BatchNorm(s)
+	mustNoErr(t, "dnnl BatchNorm", err)
+	want, err := rb.BatchNorm(s)
+	mustNoErr(t, "ref BatchNorm", err)
+	n := s.N * s.Spatial * s.C
+	x, dy := randn(r, n, 1, 0.5), randn(r, n, 1, 0)
+	gamma, beta := randn(r, s.C, 0.5, 1), randn(r, s.C, 0.5, 0)
+	mean, variance := make([]float32, s.C), make([]float32, s.C)
+	mustNoErr(t, "ref ForwardTrain", want.ForwardTrain(x, gamma, beta, make([]float32, n), mean, variance))
+	dxRef, dgRef, dbRef := make([]float32, n), make([]float32, s.C), make([]float32, s.C)
+	mustNoErr(t, "ref Backward", want.Backward(x, gamma, mean, variance, dy, dxRef, dgRef, dbRef))
+	for skip := range 3 {
+		outs := [][]float32{garbage(n), garbage(s.C), garbage(s.C)}
+		outs[skip] = nil
+		mustNoErr(t, fmt.Sprintf("Backward without output %d", skip),
+			op.Backward(x, gamma, mean, variance, dy, outs[0], outs[1], outs[2]))
+		for i, ref := range [][]float32{dxRef, dgRef, dbRef} {
+			if i != skip {
+				assertClose(t, fmt.Sprintf("skip %d: output %d", skip, i), outs[i], ref)
+			}
+		}
+	}
+}

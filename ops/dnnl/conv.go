@@ -61,38 +61,12 @@ func (c *conv) impl() [3]string {
 		C.GoString(C.gd_conv_impl(c.p, 2))}
 }
 
-// checkParams checks the weight and bias lengths against the spec.
-func (c *conv) checkParams(op string, w, b []float32, bName string) error {
-	s := c.spec
-	if err := ops.CheckLen(op, "w", w, s.K*s.C*s.KH*s.KW); err != nil {
-		return err
-	}
-	if s.Bias {
-		if b == nil && bName == "db" {
-			return nil
-		}
-		return ops.CheckLen(op, bName, b, s.K)
-	}
-	if len(b) != 0 {
-		return fmt.Errorf("ops: %s: %s given but the convolution has no bias", op, bName)
-	}
-	return nil
-}
-
 // Forward computes y = conv(x, w) + b with x, y NHWC and w OIHW.
 func (c *conv) Forward(x, w, b, y []float32) error {
 	if c.p == nil {
 		return errClosed
 	}
-	s := c.spec
-	oh, ow := s.OutHW()
-	if err := ops.CheckLen("Conv.Forward", "x", x, s.N*s.H*s.W*s.C); err != nil {
-		return err
-	}
-	if err := ops.CheckLen("Conv.Forward", "y", y, s.N*oh*ow*s.K); err != nil {
-		return err
-	}
-	if err := c.checkParams("Conv.Forward", w, b, "b"); err != nil {
+	if err := ops.CheckConvForward(c.spec, x, w, b, y); err != nil {
 		return err
 	}
 	if st := C.gd_conv_forward(c.p, fp(x), fp(w), fp(b), fp(y)); st != C.dnnl_success {
@@ -106,23 +80,7 @@ func (c *conv) Backward(x, w, dy, dx, dw, db []float32) error {
 	if c.p == nil {
 		return errClosed
 	}
-	s := c.spec
-	oh, ow := s.OutHW()
-	if err := ops.CheckLen("Conv.Backward", "x", x, s.N*s.H*s.W*s.C); err != nil {
-		return err
-	}
-	if err := ops.CheckLen("Conv.Backward", "dy", dy, s.N*oh*ow*s.K); err != nil {
-		return err
-	}
-	if dx != nil {
-		if err := ops.CheckLen("Conv.Backward", "dx", dx, len(x)); err != nil {
-			return err
-		}
-	}
-	if err := c.checkParams("Conv.Backward", w, db, "db"); err != nil {
-		return err
-	}
-	if err := ops.CheckLen("Conv.Backward", "dw", dw, len(w)); err != nil {
+	if err := ops.CheckConvBackward(c.spec, x, w, dy, dx, dw, db); err != nil {
 		return err
 	}
 	if st := C.gd_conv_backward(c.p, fp(x), fp(w), fp(dy), fp(dx), fp(dw), fp(db)); st != C.dnnl_success {

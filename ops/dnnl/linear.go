@@ -26,8 +26,8 @@ func (b *Backend) Linear(s ops.LinearSpec) (ops.Linear, error) {
 	if b.ctx == nil {
 		return nil, errClosed
 	}
-	if s.N < 1 || s.In < 1 || s.Out < 1 {
-		return nil, fmt.Errorf("dnnl: invalid linear %+v", s)
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("dnnl: %w", err)
 	}
 	if l, ok := b.linears[s]; ok {
 		return l, nil
@@ -51,37 +51,12 @@ func (l *linear) destroy() {
 	l.p = nil
 }
 
-// checkParams checks the weight and bias lengths against the spec.
-func (l *linear) checkParams(op string, w, b []float32, bName string) error {
-	s := l.spec
-	if err := ops.CheckLen(op, "w", w, s.Out*s.In); err != nil {
-		return err
-	}
-	if s.Bias {
-		if b == nil && bName == "db" {
-			return nil
-		}
-		return ops.CheckLen(op, bName, b, s.Out)
-	}
-	if len(b) != 0 {
-		return fmt.Errorf("ops: %s: %s given but the linear layer has no bias", op, bName)
-	}
-	return nil
-}
-
 // Forward computes y = x w^T + b.
 func (l *linear) Forward(x, w, b, y []float32) error {
 	if l.p == nil {
 		return errClosed
 	}
-	s := l.spec
-	if err := checkLens("Linear.Forward", s.N*s.In, named{"x", x}); err != nil {
-		return err
-	}
-	if err := checkLens("Linear.Forward", s.N*s.Out, named{"y", y}); err != nil {
-		return err
-	}
-	if err := l.checkParams("Linear.Forward", w, b, "b"); err != nil {
+	if err := ops.CheckLinearForward(l.spec, x, w, b, y); err != nil {
 		return err
 	}
 	if st := C.gd_linear_forward(l.p, fp(x), fp(w), fp(b), fp(y)); st != C.dnnl_success {
@@ -95,22 +70,7 @@ func (l *linear) Backward(x, w, dy, dx, dw, db []float32) error {
 	if l.p == nil {
 		return errClosed
 	}
-	s := l.spec
-	if err := checkLens("Linear.Backward", s.N*s.In, named{"x", x}); err != nil {
-		return err
-	}
-	if dx != nil {
-		if err := checkLens("Linear.Backward", s.N*s.In, named{"dx", dx}); err != nil {
-			return err
-		}
-	}
-	if err := checkLens("Linear.Backward", s.N*s.Out, named{"dy", dy}); err != nil {
-		return err
-	}
-	if err := checkLens("Linear.Backward", s.Out*s.In, named{"dw", dw}); err != nil {
-		return err
-	}
-	if err := l.checkParams("Linear.Backward", w, db, "db"); err != nil {
+	if err := ops.CheckLinearBackward(l.spec, x, w, dy, dx, dw, db); err != nil {
 		return err
 	}
 	if st := C.gd_linear_backward(l.p, fp(x), fp(w), fp(dy), fp(dx), fp(dw), fp(db)); st != C.dnnl_success {

@@ -26,10 +26,8 @@ func (b *Backend) MaxPool(s ops.PoolSpec) (ops.MaxPool, error) {
 	if b.ctx == nil {
 		return nil, errClosed
 	}
-	oh, ow := s.OutHW()
-	if s.N < 1 || s.H < 1 || s.W < 1 || s.C < 1 || s.Kernel < 1 || s.Stride < 1 || s.Pad < 0 ||
-		s.Pad >= s.Kernel || oh < 1 || ow < 1 {
-		return nil, fmt.Errorf("dnnl: invalid max pooling %+v", s)
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("dnnl: %w", err)
 	}
 	if m, ok := b.pools[s]; ok {
 		return m, nil
@@ -54,25 +52,6 @@ func (m *maxPool) destroy() {
 // reads (oneDNN's argmax indices, in the primitive's own format).
 func (m *maxPool) WorkspaceBytes() int { return m.wsBytes }
 
-// check checks the input-sized, output-sized and workspace arguments.
-func (m *maxPool) check(op string, in, out named, ws []byte) error {
-	if m.p == nil {
-		return errClosed
-	}
-	s := m.spec
-	oh, ow := s.OutHW()
-	if err := checkLens(op, s.N*s.H*s.W*s.C, in); err != nil {
-		return err
-	}
-	if err := checkLens(op, s.N*oh*ow*s.C, out); err != nil {
-		return err
-	}
-	if len(ws) < m.wsBytes {
-		return fmt.Errorf("ops: %s: workspace has %d bytes, want %d", op, len(ws), m.wsBytes)
-	}
-	return nil
-}
-
 // wsPtr returns a pointer to the workspace, or nil when it is empty.
 func wsPtr(ws []byte) unsafe.Pointer {
 	if len(ws) == 0 {
@@ -83,7 +62,10 @@ func wsPtr(ws []byte) unsafe.Pointer {
 
 // Forward writes y = maxpool(x) and records the argmax in ws.
 func (m *maxPool) Forward(x, y []float32, ws []byte) error {
-	if err := m.check("MaxPool.Forward", named{"x", x}, named{"y", y}, ws); err != nil {
+	if m.p == nil {
+		return errClosed
+	}
+	if err := ops.CheckPoolForward(m.spec, x, y, ws, m.wsBytes); err != nil {
 		return err
 	}
 	if st := C.gd_pool_forward(m.p, fp(x), fp(y), wsPtr(ws)); st != C.dnnl_success {
@@ -95,7 +77,10 @@ func (m *maxPool) Forward(x, y []float32, ws []byte) error {
 // Backward routes dy to the argmax positions recorded in ws; it overwrites
 // all of dx.
 func (m *maxPool) Backward(dy []float32, ws []byte, dx []float32) error {
-	if err := m.check("MaxPool.Backward", named{"dx", dx}, named{"dy", dy}, ws); err != nil {
+	if m.p == nil {
+		return errClosed
+	}
+	if err := ops.CheckPoolBackward(m.spec, dy, ws, m.wsBytes, dx); err != nil {
 		return err
 	}
 	if st := C.gd_pool_backward(m.p, fp(dy), wsPtr(ws), fp(dx)); st != C.dnnl_success {

@@ -14,7 +14,7 @@ type batchNorm struct {
 
 // BatchNorm returns a batch-normalisation operator for spec.
 func (*Backend) BatchNorm(spec ops.BNSpec) (ops.BatchNorm, error) {
-	if err := validateBN(spec); err != nil {
+	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("ref: batch norm: %w", err)
 	}
 	return &batchNorm{spec: spec}, nil
@@ -35,36 +35,6 @@ func (b *batchNorm) Backward(x, gamma, mean, variance, dy, dx, dgamma, dbeta []f
 	return BatchNormBackward(b.spec, x, gamma, mean, variance, dy, dx, dgamma, dbeta)
 }
 
-// validateBN reports an error when s cannot describe a batch normalisation.
-func validateBN(s ops.BNSpec) error {
-	if s.N < 1 || s.Spatial < 1 || s.C < 1 || s.Eps < 0 || math.IsNaN(float64(s.Eps)) {
-		return fmt.Errorf("ops: invalid batch norm %+v", s)
-	}
-	return nil
-}
-
-// checkBN validates s, the input-sized slices and the channel-sized slices.
-func checkBN[T Float](op string, s ops.BNSpec, big map[string][]T, small map[string][]T) error {
-	if err := validateBN(s); err != nil {
-		return fmt.Errorf("ref: %s: %w", op, err)
-	}
-	for _, name := range []string{"x", "y", "dy", "dx"} {
-		if v, ok := big[name]; ok {
-			if err := checkLen(op, name, v, s.N*s.Spatial*s.C); err != nil {
-				return err
-			}
-		}
-	}
-	for _, name := range []string{"gamma", "beta", "mean", "variance", "runMean", "runVar", "dgamma", "dbeta"} {
-		if v, ok := small[name]; ok {
-			if err := checkLen(op, name, v, s.C); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // BatchNormForwardTrain normalises x, viewed as [N*Spatial, C], with its
 // per-channel batch statistics:
 //
@@ -74,9 +44,7 @@ func checkBN[T Float](op string, s ops.BNSpec, big map[string][]T, small map[str
 // with M = N*Spatial (the biased variance, as PyTorch normalises with). It
 // writes mean and variance.
 func BatchNormForwardTrain[T Float](s ops.BNSpec, x, gamma, beta, y, mean, variance []T) error {
-	const op = "batch norm forward train"
-	if err := checkBN(op, s, map[string][]T{"x": x, "y": y},
-		map[string][]T{"gamma": gamma, "beta": beta, "mean": mean, "variance": variance}); err != nil {
+	if err := ops.CheckBNForwardTrain(s, x, gamma, beta, y, mean, variance); err != nil {
 		return err
 	}
 	rows := s.N * s.Spatial
@@ -109,9 +77,7 @@ func BatchNormForwardTrain[T Float](s ops.BNSpec, x, gamma, beta, y, mean, varia
 //
 //	y[r,c] = gamma[c] * (x[r,c] - runMean[c]) / sqrt(runVar[c] + eps) + beta[c].
 func BatchNormForwardInfer[T Float](s ops.BNSpec, x, gamma, beta, runMean, runVar, y []T) error {
-	const op = "batch norm forward infer"
-	if err := checkBN(op, s, map[string][]T{"x": x, "y": y},
-		map[string][]T{"gamma": gamma, "beta": beta, "runMean": runMean, "runVar": runVar}); err != nil {
+	if err := ops.CheckBNForwardInfer(s, x, gamma, beta, runMean, runVar, y); err != nil {
 		return err
 	}
 	mu := make([]float64, s.C)
@@ -152,19 +118,7 @@ func bnApply[T Float](s ops.BNSpec, x, gamma, beta []T, mu, vr []float64, y []T)
 //
 // Any of dx, dgamma, dbeta may be nil to skip it.
 func BatchNormBackward[T Float](s ops.BNSpec, x, gamma, mean, variance, dy, dx, dgamma, dbeta []T) error {
-	const op = "batch norm backward"
-	big := map[string][]T{"x": x, "dy": dy}
-	if dx != nil {
-		big["dx"] = dx
-	}
-	small := map[string][]T{"gamma": gamma, "mean": mean, "variance": variance}
-	if dgamma != nil {
-		small["dgamma"] = dgamma
-	}
-	if dbeta != nil {
-		small["dbeta"] = dbeta
-	}
-	if err := checkBN(op, s, big, small); err != nil {
+	if err := ops.CheckBNBackward(s, x, gamma, mean, variance, dy, dx, dgamma, dbeta); err != nil {
 		return err
 	}
 	rows := s.N * s.Spatial

@@ -30,21 +30,6 @@ func (c *conv) Backward(x, w, dy, dx, dw, db []float32) error {
 	return ConvBackward(c.spec, c.threads, x, w, dy, dx, dw, db)
 }
 
-// checkConv validates the spec and the lengths shared by forward and backward.
-func checkConv[T Float](op string, s ops.ConvSpec, x, w, y []T, yName string) error {
-	if err := s.Validate(); err != nil {
-		return fmt.Errorf("ref: %s: %w", op, err)
-	}
-	oh, ow := s.OutHW()
-	if err := checkLen(op, "x", x, s.N*s.H*s.W*s.C); err != nil {
-		return err
-	}
-	if err := checkLen(op, "w", w, s.K*s.C*s.KH*s.KW); err != nil {
-		return err
-	}
-	return checkLen(op, yName, y, s.N*oh*ow*s.K)
-}
-
 // hwio returns the OIHW weights w rearranged as [KH][KW][C][K] in float64,
 // so that the innermost loops of the kernels run over contiguous output
 // channels.
@@ -70,11 +55,7 @@ func hwio[T Float](s ops.ConvSpec, w []T) []float64 {
 //
 // where positions outside the input are zero.
 func ConvForward[T Float](s ops.ConvSpec, threads int, x, w, b, y []T) error {
-	const op = "conv forward"
-	if err := checkConv(op, s, x, w, y, "y"); err != nil {
-		return err
-	}
-	if err := checkOptional(op, "b", b, s.Bias, s.K); err != nil {
+	if err := ops.CheckConvForward(s, x, w, b, y); err != nil {
 		return err
 	}
 	oh, ow := s.OutHW()
@@ -129,22 +110,8 @@ func ConvForward[T Float](s ops.ConvSpec, threads int, x, w, b, y []T) error {
 // batch; dw and db are reduced from per-goroutine partial sums in a fixed
 // order.
 func ConvBackward[T Float](s ops.ConvSpec, threads int, x, w, dy, dx, dw, db []T) error {
-	const op = "conv backward"
-	if err := checkConv(op, s, x, w, dy, "dy"); err != nil {
+	if err := ops.CheckConvBackward(s, x, w, dy, dx, dw, db); err != nil {
 		return err
-	}
-	if dx != nil {
-		if err := checkLen(op, "dx", dx, len(x)); err != nil {
-			return err
-		}
-	}
-	if err := checkLen(op, "dw", dw, len(w)); err != nil {
-		return err
-	}
-	if db != nil {
-		if err := checkOptional(op, "db", db, s.Bias, s.K); err != nil {
-			return err
-		}
 	}
 	oh, ow := s.OutHW()
 	wt := hwio(s, w)

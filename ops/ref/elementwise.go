@@ -1,6 +1,6 @@
 package ref
 
-import "fmt"
+import "github.com/corinfomax/corinfomax/ops"
 
 // ReLU writes y = max(x, 0); y may alias x.
 func (*Backend) ReLU(x, y []float32) error { return ReLU(x, y) }
@@ -24,7 +24,7 @@ func (*Backend) GlobalAvgPoolBackward(dy []float32, n, hw, c int, dx []float32) 
 // ReLU writes y[i] = max(x[i], 0); y may alias x. A NaN input gives NaN,
 // as in PyTorch.
 func ReLU[T Float](x, y []T) error {
-	if err := checkLen("relu", "y", y, len(x)); err != nil {
+	if err := ops.CheckReLU(x, y); err != nil {
 		return err
 	}
 	for i, v := range x {
@@ -39,10 +39,7 @@ func ReLU[T Float](x, y []T) error {
 // ReLUBackward writes dx[i] = dy[i] where the forward output y[i] > 0 and 0
 // elsewhere; dx may alias dy.
 func ReLUBackward[T Float](y, dy, dx []T) error {
-	if err := checkLen("relu backward", "dy", dy, len(y)); err != nil {
-		return err
-	}
-	if err := checkLen("relu backward", "dx", dx, len(y)); err != nil {
+	if err := ops.CheckReLUBackward(y, dy, dx); err != nil {
 		return err
 	}
 	for i, v := range y {
@@ -57,10 +54,7 @@ func ReLUBackward[T Float](y, dy, dx []T) error {
 
 // Add writes y[i] = a[i] + b[i]; y may alias a or b.
 func Add[T Float](a, b, y []T) error {
-	if err := checkLen("add", "b", b, len(a)); err != nil {
-		return err
-	}
-	if err := checkLen("add", "y", y, len(a)); err != nil {
+	if err := ops.CheckAdd(a, b, y); err != nil {
 		return err
 	}
 	for i := range a {
@@ -69,24 +63,9 @@ func Add[T Float](a, b, y []T) error {
 	return nil
 }
 
-// checkGAP validates the sizes of a global average pooling.
-func checkGAP(op string, n, hw, c int) error {
-	if n < 1 || hw < 1 || c < 1 {
-		return fmt.Errorf("ops: %s: invalid sizes n=%d hw=%d c=%d", op, n, hw, c)
-	}
-	return nil
-}
-
 // GlobalAvgPool writes y[n,c] = sum_p x[n,p,c] / hw for NHWC x (n*hw*c).
 func GlobalAvgPool[T Float](x []T, n, hw, c int, y []T) error {
-	const op = "global average pool"
-	if err := checkGAP(op, n, hw, c); err != nil {
-		return err
-	}
-	if err := checkLen(op, "x", x, n*hw*c); err != nil {
-		return err
-	}
-	if err := checkLen(op, "y", y, n*c); err != nil {
+	if err := ops.CheckGlobalAvgPool(x, n, hw, c, y); err != nil {
 		return err
 	}
 	acc := make([]float64, c)
@@ -106,14 +85,7 @@ func GlobalAvgPool[T Float](x []T, n, hw, c int, y []T) error {
 
 // GlobalAvgPoolBackward writes dx[n,p,c] = dy[n,c] / hw.
 func GlobalAvgPoolBackward[T Float](dy []T, n, hw, c int, dx []T) error {
-	const op = "global average pool backward"
-	if err := checkGAP(op, n, hw, c); err != nil {
-		return err
-	}
-	if err := checkLen(op, "dy", dy, n*c); err != nil {
-		return err
-	}
-	if err := checkLen(op, "dx", dx, n*hw*c); err != nil {
+	if err := ops.CheckGlobalAvgPoolBackward(dy, n, hw, c, dx); err != nil {
 		return err
 	}
 	for i := range n {

@@ -14,7 +14,7 @@ type linear struct {
 
 // Linear returns a fully connected operator for spec.
 func (b *Backend) Linear(spec ops.LinearSpec) (ops.Linear, error) {
-	if err := validateLinear(spec); err != nil {
+	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("ref: linear: %w", err)
 	}
 	return &linear{spec: spec, threads: b.Threads()}, nil
@@ -30,37 +30,11 @@ func (l *linear) Backward(x, w, dy, dx, dw, db []float32) error {
 	return LinearBackward(l.spec, l.threads, x, w, dy, dx, dw, db)
 }
 
-// validateLinear reports an error when s cannot describe a linear layer.
-func validateLinear(s ops.LinearSpec) error {
-	if s.N < 1 || s.In < 1 || s.Out < 1 {
-		return fmt.Errorf("ops: invalid linear %+v", s)
-	}
-	return nil
-}
-
-// checkLinear validates s and the lengths shared by forward and backward.
-func checkLinear[T Float](op string, s ops.LinearSpec, x, w, y []T, yName string) error {
-	if err := validateLinear(s); err != nil {
-		return fmt.Errorf("ref: %s: %w", op, err)
-	}
-	if err := checkLen(op, "x", x, s.N*s.In); err != nil {
-		return err
-	}
-	if err := checkLen(op, "w", w, s.Out*s.In); err != nil {
-		return err
-	}
-	return checkLen(op, yName, y, s.N*s.Out)
-}
-
 // LinearForward computes y[n,o] = b[o] + sum_i x[n,i] * w[o,i] with x N*In,
 // w Out*In, b Out (nil when s.Bias is false) and y N*Out, splitting the
 // batch over threads goroutines.
 func LinearForward[T Float](s ops.LinearSpec, threads int, x, w, b, y []T) error {
-	const op = "linear forward"
-	if err := checkLinear(op, s, x, w, y, "y"); err != nil {
-		return err
-	}
-	if err := checkOptional(op, "b", b, s.Bias, s.Out); err != nil {
+	if err := ops.CheckLinearForward(s, x, w, b, y); err != nil {
 		return err
 	}
 	parallelFor(s.N, threads, func(_, lo, hi int) {
@@ -91,22 +65,8 @@ func LinearForward[T Float](s ops.LinearSpec, threads int, x, w, b, y []T) error
 // overwriting the outputs. dx is split over threads goroutines by batch,
 // dw and db by output feature, so every goroutine writes disjoint outputs.
 func LinearBackward[T Float](s ops.LinearSpec, threads int, x, w, dy, dx, dw, db []T) error {
-	const op = "linear backward"
-	if err := checkLinear(op, s, x, w, dy, "dy"); err != nil {
+	if err := ops.CheckLinearBackward(s, x, w, dy, dx, dw, db); err != nil {
 		return err
-	}
-	if dx != nil {
-		if err := checkLen(op, "dx", dx, len(x)); err != nil {
-			return err
-		}
-	}
-	if err := checkLen(op, "dw", dw, len(w)); err != nil {
-		return err
-	}
-	if db != nil {
-		if err := checkOptional(op, "db", db, s.Bias, s.Out); err != nil {
-			return err
-		}
 	}
 	if dx != nil {
 		parallelFor(s.N, threads, func(_, lo, hi int) {
@@ -140,7 +100,7 @@ func LinearBackward[T Float](s ops.LinearSpec, threads int, x, w, dy, dx, dw, db
 			for i, v := range acc {
 				dw[o*s.In+i] = T(v)
 			}
-			if db != nil {
+			if len(db) != 0 {
 				db[o] = T(sum)
 			}
 		}

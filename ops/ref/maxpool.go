@@ -36,15 +36,16 @@ func (p *maxPool) Backward(dy []float32, ws []byte, dx []float32) error {
 	return MaxPoolBackward(p.spec, dy, ws, dx)
 }
 
-// validatePool reports an error when s cannot describe a max pooling. As in
-// PyTorch the padding may be at most half the kernel, which guarantees
-// every window holds at least one input element.
+// validatePool reports an error when s is not a valid ops.PoolSpec or
+// exceeds this backend's limits: as in PyTorch the padding may be at most
+// half the kernel, and every spatial position must fit the workspace's
+// int32.
 func validatePool(s ops.PoolSpec) error {
-	if s.N < 1 || s.H < 1 || s.W < 1 || s.C < 1 || s.Kernel < 1 || s.Stride < 1 || s.Pad < 0 || s.Pad > s.Kernel/2 {
-		return fmt.Errorf("ops: invalid max pool %+v", s)
+	if err := s.Validate(); err != nil {
+		return err
 	}
-	if oh, ow := s.OutHW(); oh < 1 || ow < 1 {
-		return fmt.Errorf("ops: max pool %+v has an empty output", s)
+	if s.Pad > s.Kernel/2 {
+		return fmt.Errorf("ops: invalid max pool %+v: padding over half the kernel", s)
 	}
 	if s.H*s.W > math.MaxInt32 {
 		return fmt.Errorf("ops: max pool %+v: image too large for int32 positions", s)
@@ -59,34 +60,19 @@ func MaxPoolWorkspaceBytes(s ops.PoolSpec) int {
 	return 4 * s.N * oh * ow * s.C
 }
 
-// checkPool validates s and the workspace length.
-func checkPool(op string, s ops.PoolSpec, ws []byte) error {
-	if err := validatePool(s); err != nil {
-		return fmt.Errorf("ref: %s: %w", op, err)
-	}
-	if len(ws) != MaxPoolWorkspaceBytes(s) {
-		return fmt.Errorf("ops: %s: workspace has %d bytes, want %d", op, len(ws), MaxPoolWorkspaceBytes(s))
-	}
-	return nil
-}
-
 // MaxPoolForward writes y[n,i,j,c] = max over the window of x (padding
 // counts as -inf) and stores the position ih*W+iw of the maximum in ws as
 // an int32, little-endian. Ties pick the first element in row-major window
 // order and a NaN is selected (the last one in the window), as in
 // PyTorch's CPU kernel.
 func MaxPoolForward[T Float](s ops.PoolSpec, x, y []T, ws []byte) error {
-	const op = "max pool forward"
-	if err := checkPool(op, s, ws); err != nil {
+	if err := validatePool(s); err != nil {
+		return fmt.Errorf("ref: MaxPool.Forward: %w", err)
+	}
+	if err := ops.CheckPoolForward(s, x, y, ws, MaxPoolWorkspaceBytes(s)); err != nil {
 		return err
 	}
 	oh, ow := s.OutHW()
-	if err := checkLen(op, "x", x, s.N*s.H*s.W*s.C); err != nil {
-		return err
-	}
-	if err := checkLen(op, "y", y, s.N*oh*ow*s.C); err != nil {
-		return err
-	}
 	best := make([]float64, s.C)
 	arg := make([]int32, s.C)
 	for n := range s.N {
@@ -131,17 +117,13 @@ func MaxPoolForward[T Float](s ops.PoolSpec, x, y []T, ws []byte) error {
 // MaxPoolBackward overwrites dx with zeros and adds every dy element to the
 // input position recorded in ws by MaxPoolForward.
 func MaxPoolBackward[T Float](s ops.PoolSpec, dy []T, ws []byte, dx []T) error {
-	const op = "max pool backward"
-	if err := checkPool(op, s, ws); err != nil {
+	if err := validatePool(s); err != nil {
+		return fmt.Errorf("ref: MaxPool.Backward: %w", err)
+	}
+	if err := ops.CheckPoolBackward(s, dy, ws, MaxPoolWorkspaceBytes(s), dx); err != nil {
 		return err
 	}
 	oh, ow := s.OutHW()
-	if err := checkLen(op, "dy", dy, s.N*oh*ow*s.C); err != nil {
-		return err
-	}
-	if err := checkLen(op, "dx", dx, s.N*s.H*s.W*s.C); err != nil {
-		return err
-	}
 	hw := s.H * s.W
 	acc := make([]float64, hw*s.C)
 	for n := range s.N {
@@ -151,7 +133,7 @@ func MaxPoolBackward[T Float](s ops.PoolSpec, dy []T, ws []byte, dx []T) error {
 			for c := range s.C {
 				pos := int32(binary.LittleEndian.Uint32(ws[4*(o+c):]))
 				if pos < 0 || int(pos) >= hw {
-					return fmt.Errorf("ops: %s: workspace position %d at output %d is outside the %dx%d input", op, pos, o+c, s.H, s.W)
+					return fmt.Errorf("ops: MaxPool.Backward: workspace position %d at output %d is outside the %dx%d input", pos, o+c, s.H, s.W)
 				}
 				acc[int(pos)*s.C+c] += float64(dy[o+c])
 			}

@@ -16,7 +16,6 @@
 package ref
 
 import (
-	"fmt"
 	"runtime"
 	"sync"
 
@@ -49,26 +48,6 @@ func (*Backend) Precision() ops.Precision { return ops.FP32 }
 
 // Close releases nothing; the reference backend holds no resources.
 func (*Backend) Close() error { return nil }
-
-// checkLen is ops.CheckLen for any element type.
-func checkLen[T Float](op, arg string, x []T, want int) error {
-	if len(x) != want {
-		return fmt.Errorf("ops: %s: %s has %d values, want %d", op, arg, len(x), want)
-	}
-	return nil
-}
-
-// checkOptional validates an optional argument: when present (has is true)
-// it must have want values; when absent it must be nil or empty.
-func checkOptional[T Float](op, arg string, x []T, has bool, want int) error {
-	if has {
-		return checkLen(op, arg, x, want)
-	}
-	if len(x) != 0 {
-		return fmt.Errorf("ops: %s: %s given (%d values) but the spec has no bias", op, arg, len(x))
-	}
-	return nil
-}
 
 // chunks is the number of chunks parallelFor splits n items into.
 func chunks(n, threads int) int { return max(1, min(threads, n)) }
