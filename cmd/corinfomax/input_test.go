@@ -116,12 +116,12 @@ func TestFlagErrorsExitTwo(t *testing.T) {
 		{"momentum", []string{"linear", "--checkpoint", out, "--momentum", "1.5"}},
 		{"weight-decay", []string{"linear", "--checkpoint", out, "--weight-decay", "-1"}},
 
-		{"split", []string{"embed", "--checkpoint", out, "--out", "f.npy", "--split", "val"}},
+		{"split", []string{"embed", "--checkpoint", out, "--out", "f.npy", "--split", "dev"}},
 		{"layer", []string{"embed", "--checkpoint", out, "--out", "f.npy", "--layer", "head"}},
 		{"out", []string{"embed", "--checkpoint", out}},
 		{"checkpoint", []string{"embed", "--out", "f.npy"}},
 
-		{"split", []string{"data", "inspect", spec, "--split", "validation"}},
+		{"split", []string{"data", "inspect", spec, "--split", "holdout"}},
 		{"limit", []string{"data", "inspect", spec, "--limit", "x"}},
 		{"n", []string{"data", "preview", spec, "--n", "0"}},
 	}
