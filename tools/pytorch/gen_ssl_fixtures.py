@@ -10,7 +10,7 @@ Each loss is written anew the way its reference code computes it, in float64
 with autograd supplying the gradients:
   * CorInfoMax: the paper's reference implementation (per-view running R and
     mu in float64, lam weights the old estimate, divide by N, logdet with
-    eps*I, alpha * MSE + cov terms), see DESIGN.md section 1;
+    eps*I, alpha * MSE + cov terms), see docs/design.md section 1;
   * Barlow Twins, VICReg, SimCLR: solo-learn's loss functions;
   * W-MSE: the W-MSE code (Whitening2d with Cholesky, normalised MSE, both
     views receive gradients).
