@@ -8,10 +8,12 @@
 // Backend.Conv, BatchNorm, MaxPool or Linear first sees a spec; the Backend
 // caches operators by spec, so a repeated spec returns the same operator.
 // ReLU, Add and global average pooling cache theirs by length or shape.
-// Every Go call is one C call that binds the caller's float32 buffers to the
-// operator's memory objects (dnnl_memory_set_data_handle), executes, waits
-// on the stream and unbinds the buffers again, so C never keeps a Go
-// pointer after a call returns (cgo rules).
+// Every Go call is one C call. For a oneDNN operator it binds the caller's
+// float32 buffers to the operator's memory objects
+// (dnnl_memory_set_data_handle), executes, waits on the stream and unbinds
+// the buffers again; the batch-norm kernels read and write the caller's
+// buffers directly. Either way C never keeps a Go pointer after a call
+// returns (cgo rules).
 //
 // Operators keep no per-call state: what Backward needs (inputs, saved
 // batch-norm statistics, the max-pooling workspace) comes from the caller, so
