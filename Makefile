@@ -2,7 +2,8 @@
 #   make demo   installs what is missing, builds, pretrains CorInfoMax on
 #               Fashion-MNIST, evaluates it against two baselines, reports.
 #   make test   runs the test suite.
-export PATH := $(PATH):/usr/local/go/bin
+# /usr/local/go/bin first, so that an older Go earlier on PATH does not win.
+export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 

@@ -14,7 +14,7 @@ weight decay 1e-4):
   supervised   backbone + fc (10 classes), cross-entropy.
   corinfomax   two views, each through backbone + projector in its own
                forward pass (per-view batch-norm statistics), the CorInfoMax
-               loss of /work/shared/DESIGN.md section 1 (L2-normalised rows,
+               loss of docs/design.md section 1 (L2-normalised rows,
                per-view running mean / covariance in float64, lam 0.01,
                eps 1e-8, alpha 250, log-determinant by Cholesky in float64,
                the running state updated after the step from detached values).
