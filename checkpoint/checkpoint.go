@@ -12,7 +12,7 @@
 // returns tensors in map order (not stable); it exposes raw byte views only,
 // so the typed conversion is ours anyway; its errors do not name the file; and
 // it does not write atomically. The format is small enough that a
-// self-written reader and writer on encoding/json (about 500 lines with docs) is simpler
+// self-written reader and writer on encoding/json (about 600 lines with docs) is simpler
 // to audit than an extra dependency, and it is fuzzed (FuzzDecode).
 //
 // The reader validates everything before allocating tensor storage: the
