@@ -7,7 +7,7 @@ import (
 )
 
 // ViewConfig is one view's augmentation, applied in this order (torchvision
-// semantics, DESIGN.md section 2): RandomResizedCrop(Size, scale
+// semantics, docs/design.md section 2): RandomResizedCrop(Size, scale
 // [ScaleMin, ScaleMax], ratio [RatioMin, RatioMax], bicubic); horizontal flip
 // with probability FlipP; ColorJitter(Brightness, Contrast, Saturation, Hue)
 // with probability JitterP, its four adjustments in a random order; grayscale
@@ -41,7 +41,7 @@ func paperView(size int) ViewConfig {
 }
 
 // PaperPipeline returns the CorInfoMax paper's asymmetric augmentation
-// (DESIGN.md section 2): view 1 blur p 1.0, solarize p 0; view 2 blur p 0.1,
+// (docs/design.md section 2): view 1 blur p 1.0, solarize p 0; view 2 blur p 0.1,
 // solarize p 0.2.
 func PaperPipeline(size int, norm Norm) Pipeline {
 	v1, v2 := paperView(size), paperView(size)
@@ -57,7 +57,7 @@ func IdentityPipeline(size int, norm Norm) Pipeline {
 	return Pipeline{Views: [2]ViewConfig{v, v}, Norm: norm}
 }
 
-// ProbePipeline returns the linear-probe training transform (DESIGN.md
+// ProbePipeline returns the linear-probe training transform (docs/design.md
 // section 3): RandomResizedCrop(size, 0.08-1, 3/4-4/3) and horizontal flip.
 func ProbePipeline(size int, norm Norm) Pipeline {
 	v := ViewConfig{Size: size, ScaleMin: 0.08, ScaleMax: 1, RatioMin: 3.0 / 4, RatioMax: 4.0 / 3, FlipP: 0.5}
