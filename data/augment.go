@@ -142,7 +142,8 @@ func growFloats(s []float32, n int) []float32 {
 
 // Resampler resizes float images with PIL's bicubic filter (Catmull-Rom,
 // a = -0.5, antialiased when downscaling), horizontal pass then vertical,
-// clamping the result to [0, 1]. This is what torchvision 0.14 applies when
+// clamping the result of each pass to [0, 1] as PIL does (its intermediate
+// image is uint8; only the rounding to 1/255 is not reproduced). This is what torchvision 0.14 applies when
 // its transforms run on PIL images, as in the reference implementation; on
 // tensors torchvision uses a = -0.75 without antialiasing instead (a small
 // difference in edge sharpness). It agrees with golang.org/x/image/draw's
@@ -168,7 +169,8 @@ func (r *Resampler) ResizedCrop(src *FloatImage, top, left, ch, cw, oh, ow int, 
 	}
 	r.wx.compute(cw, ow)
 	r.wy.compute(ch, oh)
-	// Horizontal pass: ch rows x ow columns.
+	// Horizontal pass: ch rows x ow columns, clamped to [0, 1] as PIL's
+	// uint8 intermediate image is (the kernel's lobes overshoot at edges).
 	r.tmp = growFloats(r.tmp, ch*ow*c)
 	for y := 0; y < ch; y++ {
 		row := src.Pix[((top+y)*src.W+left)*c : ((top+y)*src.W+left+cw)*c]
@@ -185,7 +187,7 @@ func (r *Resampler) ResizedCrop(src *FloatImage, top, left, ch, cw, oh, ow int, 
 					s1 += w * p[1]
 					s2 += w * p[2]
 				}
-				out[3*x], out[3*x+1], out[3*x+2] = s0, s1, s2
+				out[3*x], out[3*x+1], out[3*x+2] = clamp01(s0), clamp01(s1), clamp01(s2)
 				continue
 			}
 			for ch := 0; ch < c; ch++ {
@@ -193,7 +195,7 @@ func (r *Resampler) ResizedCrop(src *FloatImage, top, left, ch, cw, oh, ow int, 
 				for k, w := range ws {
 					s += w * px[k*c+ch]
 				}
-				out[x*c+ch] = s
+				out[x*c+ch] = clamp01(s)
 			}
 		}
 	}

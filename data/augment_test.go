@@ -294,8 +294,14 @@ func TestViewDeterministicAndShapes(t *testing.T) {
 
 // TestResampleMatchesXImageDraw compares the float resampler with an
 // independent implementation of the same filter, golang.org/x/image/draw's
-// CatmullRom (uint8 RGBA, antialiased when downscaling): they must agree to
-// within the uint8 quantisation of the reference.
+// CatmullRom (uint8 RGBA, antialiased when downscaling), run as PIL runs
+// it: a horizontal pass into a uint8 image (which clamps the kernel's
+// overshoot at edges), then a vertical pass. They must agree to within the
+// reference's two conversions to uint8, which truncate: below 1 after the
+// vertical pass plus 1 times the vertical taps' sum of |weights| (at most
+// about 1.15) after the horizontal one, 2.2 levels in all (measured 1.9).
+// Without the clamp between the passes (x/image/draw in one pass, or our
+// resampler before it clamped) they differ by 17 levels at the edges.
 func TestResampleMatchesXImageDraw(t *testing.T) {
 	src := image.NewRGBA(image.Rect(0, 0, 32, 32))
 	im := &Image{H: 32, W: 32, C: 3, Pix: make([]uint8, 32*32*3)}
@@ -315,12 +321,14 @@ func TestResampleMatchesXImageDraw(t *testing.T) {
 	var d FloatImage
 	for _, box := range [][4]int{{3, 4, 17, 20}, {0, 0, 32, 32}, {2, 2, 30, 28}, {10, 0, 5, 9}} {
 		for _, out := range []int{32, 16, 48, 7} {
+			mid := image.NewRGBA(image.Rect(0, 0, out, box[2]))
+			draw.CatmullRom.Scale(mid, mid.Bounds(), src, image.Rect(box[1], box[0], box[1]+box[3], box[0]+box[2]), draw.Src, nil)
 			ref := image.NewRGBA(image.Rect(0, 0, out, out))
-			draw.CatmullRom.Scale(ref, ref.Bounds(), src, image.Rect(box[1], box[0], box[1]+box[3], box[0]+box[2]), draw.Src, nil)
+			draw.CatmullRom.Scale(ref, ref.Bounds(), mid, mid.Bounds(), draw.Src, nil)
 			rs.ResizedCrop(&f, box[0], box[1], box[2], box[3], out, out, &d)
 			for p := 0; p < out*out; p++ {
 				for k := 0; k < 3; k++ {
-					if diff := math.Abs(float64(d.Pix[3*p+k])*255 - float64(ref.Pix[4*p+k])); diff > 1.0 {
+					if diff := math.Abs(float64(d.Pix[3*p+k])*255 - float64(ref.Pix[4*p+k])); diff > 2.2 {
 						t.Fatalf("box %v out %d pixel %d channel %d: %v vs x/image/draw %d", box, out, p, k, d.Pix[3*p+k]*255, ref.Pix[4*p+k])
 					}
 				}

@@ -140,42 +140,77 @@ func (a *Augmenter) ViewFloat(rng *rand.Rand, v ViewConfig, src *Image) (*FloatI
 	if v.Size <= 0 {
 		return nil, fmt.Errorf("data: view size %d must be positive", v.Size)
 	}
-	top, left, ch, cw := RandomResizedCropParams(rng, src.H, src.W, [2]float64{v.ScaleMin, v.ScaleMax}, [2]float64{v.RatioMin, v.RatioMax})
+	return a.applyView(v, sampleViewParams(rng, v, src.H, src.W)), nil
+}
+
+// viewParams are the random choices of one view: the crop box, whether
+// each transform runs, the jitter factors and order, the blur sigma.
+type viewParams struct {
+	top, left, ch, cw int
+	flip              bool
+	jitter            bool
+	order             []int // jitter order: 0 brightness, 1 contrast, 2 saturation, 3 hue
+	bright, contrast  float32
+	sat, hue          float32
+	gray, blur        bool
+	sigma             float64
+	solarize          bool
+}
+
+// sampleViewParams draws the random choices of v for an h x w image from
+// rng (in a fixed order: changing it would change every seeded run).
+func sampleViewParams(rng *rand.Rand, v ViewConfig, h, w int) viewParams {
+	var p viewParams
+	p.top, p.left, p.ch, p.cw = RandomResizedCropParams(rng, h, w, [2]float64{v.ScaleMin, v.ScaleMax}, [2]float64{v.RatioMin, v.RatioMax})
+	p.flip = rng.Float64() < v.FlipP
+	if p.jitter = rng.Float64() < v.JitterP; p.jitter {
+		p.order = rng.Perm(4)
+		p.bright = float32(uniform(rng, math.Max(0, 1-v.Brightness), 1+v.Brightness))
+		p.contrast = float32(uniform(rng, math.Max(0, 1-v.Contrast), 1+v.Contrast))
+		p.sat = float32(uniform(rng, math.Max(0, 1-v.Saturation), 1+v.Saturation))
+		p.hue = float32(uniform(rng, -v.Hue, v.Hue))
+	}
+	p.gray = rng.Float64() < v.GrayP
+	if p.blur = rng.Float64() < v.BlurP; p.blur {
+		p.sigma = uniform(rng, 0.1, 2.0)
+	}
+	p.solarize = rng.Float64() < v.SolarizeP
+	return p
+}
+
+// applyView applies v with the choices p to a.src (already converted to
+// float) and returns the result, owned by the Augmenter. ViewFloat calls it
+// with sampled choices; the torchvision fixture test with fixed ones.
+func (a *Augmenter) applyView(v ViewConfig, p viewParams) *FloatImage {
 	im := &a.a
-	a.rs.ResizedCrop(&a.src, top, left, ch, cw, v.Size, v.Size, im)
-	if rng.Float64() < v.FlipP {
+	a.rs.ResizedCrop(&a.src, p.top, p.left, p.ch, p.cw, v.Size, v.Size, im)
+	if p.flip {
 		FlipHorizontal(im)
 	}
-	if rng.Float64() < v.JitterP {
-		order := rng.Perm(4)
-		b := float32(uniform(rng, math.Max(0, 1-v.Brightness), 1+v.Brightness))
-		c := float32(uniform(rng, math.Max(0, 1-v.Contrast), 1+v.Contrast))
-		s := float32(uniform(rng, math.Max(0, 1-v.Saturation), 1+v.Saturation))
-		h := float32(uniform(rng, -v.Hue, v.Hue))
-		for _, fn := range order {
+	if p.jitter {
+		for _, fn := range p.order {
 			switch {
 			case fn == 0 && v.Brightness > 0:
-				AdjustBrightness(im, b)
+				AdjustBrightness(im, p.bright)
 			case fn == 1 && v.Contrast > 0:
-				AdjustContrast(im, c)
+				AdjustContrast(im, p.contrast)
 			case fn == 2 && v.Saturation > 0:
-				AdjustSaturation(im, s)
+				AdjustSaturation(im, p.sat)
 			case fn == 3 && v.Hue > 0:
-				AdjustHue(im, h)
+				AdjustHue(im, p.hue)
 			}
 		}
 	}
-	if rng.Float64() < v.GrayP {
+	if p.gray {
 		Grayscale(im)
 	}
-	if rng.Float64() < v.BlurP {
-		sigma := uniform(rng, 0.1, 2.0)
-		a.tmp = GaussianBlur(im, GaussianKernel(BlurKernelSize(v.Size), sigma), a.tmp)
+	if p.blur {
+		a.tmp = GaussianBlur(im, GaussianKernel(BlurKernelSize(v.Size), p.sigma), a.tmp)
 	}
-	if rng.Float64() < v.SolarizeP {
+	if p.solarize {
 		Solarize(im, 128.0/255)
 	}
-	return im, nil
+	return im
 }
 
 // View applies v to src and writes the normalised H x W x C result into

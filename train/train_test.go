@@ -341,27 +341,28 @@ func TestResumeWithoutCheckpoint(t *testing.T) {
 // compares their updates (weights after the step minus before) tensor by
 // tensor. With weight decay 0 the first SGD step moves each parameter by
 // -lr * its gradient, so this compares the bf16 gradients with the float32
-// ones: a gradient scaled by 2 differs by 100% of the float32 update, a
-// zeroed one by exactly 100%. The updates must differ (the flag changes the
-// arithmetic), and:
+// ones. The updates must differ (the flag changes the arithmetic), and:
 //
 //   - with the recipe's zero-initialised last BN of each residual block,
-//     the first step moves the stem, the downsample convolutions, every BN
+//     the first step moves the stem and downsample convolutions, every BN
 //     parameter and the projector (the residual convolutions get no gradient
-//     yet): each tensor's bf16 update within 50% of the float32 update's
-//     norm (measured: at most 16%), all of them together within 15%
-//     (measured 4.1%);
+//     yet): each convolution's bf16 update must be within 40% of the float32
+//     update's norm, and all updates together within 15%;
 //   - without it every convolution gets a gradient, and the bf16 error grows
 //     towards the input (each train-mode BN backward removes most of the
-//     incoming gradient, so the rounding left is relatively larger; at width
-//     4 this reaches 66% of layer1's updates), too much to tell a factor 2
-//     per tensor. There each tensor's update must keep its direction (cosine
-//     >= 0.7, measured >= 0.90) and its norm within a factor 2 of float32's
-//     (a zeroed gradient has ratio 0; measured 0.78-1.47), and all updates
-//     together must be within 40% (measured 24%).
+//     incoming gradient, so the rounding left is relatively larger): each
+//     convolution's update must keep its direction (cosine >= 0.8) and its
+//     norm within a factor 1.5 of float32's, all updates together within 40%.
 //
-// One step only, because the tiny, ill-conditioned CorInfoMax problem
-// amplifies any difference over steps. config.json must record the
+// A convolution's gradient scaled by 2 (error 100%, norm ratio 2) or zeroed
+// (error 100%, ratio 0) fails either part. Measured over seeds 0-5: errors of
+// the convolutions at most 16% and 4.7% on average over all parameters with
+// zero-init (up to 7.3% at seed 2); without it cosines >= 0.92, norm ratios
+// 0.83-1.20 and 22-29% over all parameters. The BN parameters (4 to 32
+// values, sums with much cancellation) are left to the total: one tensor
+// alone differs by up to 61% with zero-init and up to 230% (cosine -0.9)
+// without. One step only, because the tiny, ill-conditioned CorInfoMax
+// problem amplifies any difference over steps. config.json must record the
 // precision. Where the CPU lacks AVX512-BF16 the configuration must be
 // refused, naming the flag.
 func TestBF16Pretraining(t *testing.T) {
@@ -378,25 +379,30 @@ func TestBF16Pretraining(t *testing.T) {
 	for _, zeroInit := range []bool{true, false} {
 		stats, all, out16 := bf16Updates(t, spec, zeroInit)
 		label := fmt.Sprintf("zero-init %v", zeroInit)
-		if len(stats) == 0 {
-			t.Fatalf("%s: no parameter tensor moved", label)
-		}
-		differs, worst, worstName := false, 0.0, ""
+		convs, differs := 0, false
+		worst, minCos, minRatio, maxRatio := 0.0, 1.0, math.Inf(1), 0.0
 		for _, st := range stats {
 			differs = differs || st.rel > 0
-			if st.rel > worst {
-				worst, worstName = st.rel, st.name
+			if !strings.HasSuffix(st.name, "conv1.weight") && !strings.HasSuffix(st.name, "conv2.weight") &&
+				!strings.HasSuffix(st.name, "downsample.0.weight") {
+				continue // BN parameters and the projector: in the total only
 			}
+			convs++
+			worst, minCos = math.Max(worst, st.rel), math.Min(minCos, st.cos)
+			minRatio, maxRatio = math.Min(minRatio, st.ratio), math.Max(maxRatio, st.ratio)
 			switch {
-			case zeroInit && st.rel > 0.5:
-				t.Errorf("%s: %s: the bf16 update differs from fp32's by %.3g of its norm, want <= 0.5", label, st.name, st.rel)
-			case !zeroInit && (st.cos < 0.7 || st.ratio < 0.5 || st.ratio > 2):
-				t.Errorf("%s: %s: bf16 update vs fp32's: cosine %.3g (want >= 0.7), norm ratio %.3g (want 0.5 .. 2)",
+			case zeroInit && st.rel > 0.4:
+				t.Errorf("%s: %s: the bf16 update differs from fp32's by %.3g of its norm, want <= 0.4", label, st.name, st.rel)
+			case !zeroInit && (st.cos < 0.8 || st.ratio < 1/1.5 || st.ratio > 1.5):
+				t.Errorf("%s: %s: bf16 update vs fp32's: cosine %.3g (want >= 0.8), norm ratio %.3g (want 0.67 .. 1.5)",
 					label, st.name, st.cos, st.ratio)
 			}
 		}
-		t.Logf("%s: %d tensors moved; largest bf16 update error %.3g (%s), over all parameters %.3g",
-			label, len(stats), worst, worstName, all)
+		t.Logf("%s: %d tensors moved, %d convolutions: largest error %.3g, cosines >= %.3g, norm ratios %.3g .. %.3g; over all parameters %.3g",
+			label, len(stats), convs, worst, minCos, minRatio, maxRatio, all)
+		if want := map[bool]int{true: 4, false: 20}[zeroInit]; convs != want {
+			t.Errorf("%s: %d convolutions moved, want %d", label, convs, want)
+		}
 		if limit := map[bool]float64{true: 0.15, false: 0.4}[zeroInit]; all > limit {
 			t.Errorf("%s: over all parameters the bf16 update differs from fp32's by %.3g of its norm, want <= %g", label, all, limit)
 		}
