@@ -13,6 +13,7 @@ import (
 	"github.com/corinfomax/corinfomax/data"
 	"github.com/corinfomax/corinfomax/encoder"
 	"github.com/corinfomax/corinfomax/eval"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/npy"
 )
 
@@ -98,7 +99,7 @@ func knnOfRun(t *testing.T, dir, trainSpec, testSpec string, size int) float64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		feats[i], labels[i], dim, err = encoder.Features(context.Background(), enc.Net, ds, size, enc.Norm, encoder.Backbone, 0, 256)
+		feats[i], labels[i], dim, err = model.Features(context.Background(), enc.Net, ds, size, enc.Norm, model.Backbone, 0, 256)
 		if err != nil {
 			t.Fatal(err)
 		}
