@@ -71,7 +71,7 @@ func newDemoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo [--out runs/demo]",
 		Short: "The main job: pretrain CorInfoMax on Fashion-MNIST, evaluate, compare with baselines",
-		Long: `Pretrain CorInfoMax on Fashion-MNIST with the CPU recipe (measured on 2 cores: 13.5 minutes on an Intel Xeon with AMX, 19 on an AMD EPYC Zen 4),
+		Long: `Pretrain CorInfoMax on Fashion-MNIST with the CPU recipe (measured on 2 cores, build included: 13.5 minutes on an Intel Xeon with AMX, 17.8 to 19 on an AMD EPYC Zen 4),
 then evaluate the learned backbone features with weighted kNN and a linear probe on the
 10k test images, next to two baselines computed in the same run: the raw pixels and the
 same network at its random initialisation. Prints a markdown table and writes
