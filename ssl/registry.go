@@ -93,6 +93,24 @@ func Resolved(method string, opts Options) (Options, error) {
 	return out, nil
 }
 
+// Declared returns the options of opts that method declares, dropping the
+// others: configurations written before the declarations hold every
+// method's options. Resolved then checks the values.
+func Declared(method string, opts Options) (Options, error) {
+	r, err := Lookup(method)
+	if err != nil {
+		return Options{}, err
+	}
+	out := opts.Clone()
+	out.Values = map[string]float64{}
+	for _, o := range r.Options {
+		if v, ok := opts.Get(o.Name); ok {
+			out.Values[o.Name] = v
+		}
+	}
+	return out, nil
+}
+
 // OptionOf returns the method that declares the option called name, and
 // the declaration.
 func OptionOf(name string) (string, Option, bool) {

@@ -116,7 +116,11 @@ func TestOptionsJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(legacy), &old); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Resolved(NameCorInfoMax, onlyOf(NameCorInfoMax, old))
+	kept, err := Declared(NameCorInfoMax, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Resolved(NameCorInfoMax, kept)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,18 +128,6 @@ func TestOptionsJSON(t *testing.T) {
 	if !maps.Equal(got.Values, want) {
 		t.Errorf("legacy options read as %v, want %v", got.Values, want)
 	}
-}
-
-// onlyOf keeps the options of method.
-func onlyOf(method string, o Options) Options {
-	d, _ := Defaults(method)
-	out := Options{}
-	for name, v := range o.Values {
-		if _, ok := d.Get(name); ok {
-			out.Set(name, v)
-		}
-	}
-	return out
 }
 
 func TestOptionValidation(t *testing.T) {

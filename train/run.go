@@ -127,38 +127,44 @@ func (t *Trainer) setup(ck *runState) error {
 	if t.be, err = backends.New(cfg.Backend, cfg.Threads, cfg.Precision); err != nil {
 		return err
 	}
+	if err := t.build(ck); err != nil {
+		t.be.Close()
+		return err
+	}
+	t.history = t.metrics.history()
+	return nil
+}
+
+// build creates the network, objective, optimizer and metrics log on t.be
+// and restores the checkpoint ck or the --init weights.
+func (t *Trainer) build(ck *runState) error {
+	cfg := &t.cfg
+	var err error
 	rng := rand.New(rand.NewSource(cfg.Seed))
 	if t.net, err = model.NewNetwork(t.be, t.spec, rng); err != nil {
-		t.be.Close()
 		return err
 	}
 	if t.method, err = newMethod(cfg); err != nil {
-		t.be.Close()
 		return err
 	}
 	if t.opt, err = NewOptimizer(cfg, t.net.Params()); err != nil {
-		t.be.Close()
 		return err
 	}
 	t.step1 = NewStep(t.net, t.method, t.opt)
 	if t.metrics, err = openMetrics(t.dir.Metrics(), ck); err != nil {
-		t.be.Close()
 		return err
 	}
 	switch {
 	case ck != nil:
 		if err := ck.restore(t); err != nil {
-			t.be.Close()
 			return err
 		}
 		fmt.Fprintf(t.log, "resuming %s at epoch %d, step %d\n", cfg.Out, t.epoch+1, t.step)
 	case cfg.Init != "":
 		if err := loadWeights(cfg.Init, t); err != nil {
-			t.be.Close()
 			return fmt.Errorf("--init: %w", err)
 		}
 	}
-	t.history = t.metrics.history()
 	return nil
 }
 

@@ -59,28 +59,15 @@ func readRunState(path string) (*runState, error) {
 	}
 	// Configurations written before the option declarations hold every
 	// method's options; keep the run's method's.
-	opts, err := ssl.Resolved(rs.Config.Method, onlyOptionsOf(rs.Config.Method, rs.Config.MethodOpts))
+	opts, err := ssl.Declared(rs.Config.Method, rs.Config.MethodOpts)
+	if err == nil {
+		opts, err = ssl.Resolved(rs.Config.Method, opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: method options: %w", ck.Path, err)
 	}
 	rs.Config.MethodOpts = opts
 	return rs, nil
-}
-
-// onlyOptionsOf keeps the options method declares.
-func onlyOptionsOf(method string, o ssl.Options) ssl.Options {
-	d, err := ssl.Defaults(method)
-	if err != nil {
-		return o
-	}
-	out := ssl.Options{}
-	for _, name := range o.Names() {
-		if _, ok := d.Get(name); ok {
-			v, _ := o.Get(name)
-			out.Set(name, v)
-		}
-	}
-	return out
 }
 
 // restore puts the checkpoint's state into t (built from the same config).
