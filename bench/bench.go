@@ -52,6 +52,8 @@ type StepResult struct {
 	StepSecondsMean float64 `json:"step_seconds_mean"`
 	ObjectiveSecMed float64 `json:"objective_seconds_median,omitempty"`
 	PeakRSSBytes    int64   `json:"peak_rss_bytes"`
+	// Binding says where the compute threads ran (ops.ThreadBinder).
+	Binding string `json:"binding,omitempty"`
 }
 
 // Validate checks a benchmark configuration.
@@ -120,23 +122,29 @@ func Step(ctx context.Context, c StepConfig) (*StepResult, error) {
 		return nil, err
 	}
 	var times, objTimes []float64
-	for i := 0; i < c.Warmup+c.Steps; i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	binding, err := ops.OnComputeThread(be, func(string) error {
+		for i := 0; i < c.Warmup+c.Steps; i++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			start := time.Now()
+			obj, err := step()
+			if err != nil {
+				return fmt.Errorf("step %d: %w", i+1, err)
+			}
+			if i >= c.Warmup {
+				times = append(times, time.Since(start).Seconds())
+				objTimes = append(objTimes, obj.Seconds())
+			}
 		}
-		start := time.Now()
-		obj, err := step()
-		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", i+1, err)
-		}
-		if i >= c.Warmup {
-			times = append(times, time.Since(start).Seconds())
-			objTimes = append(objTimes, obj.Seconds())
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	med := median(times)
 	r := &StepResult{StepConfig: c, Engine: "corinfomax-" + be.Name(), StepSecondsMed: med,
-		ImagesPerSec: float64(imgs) / med, StepSecondsMean: mean(times), PeakRSSBytes: peakRSS()}
+		ImagesPerSec: float64(imgs) / med, StepSecondsMean: mean(times), PeakRSSBytes: peakRSS(), Binding: binding}
 	r.StepConfig.Threads = be.Threads()
 	if c.Method != "supervised" {
 		r.ObjectiveSecMed = median(objTimes)

@@ -98,7 +98,19 @@ func Run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Summary,
 	if err := writeJSONAtomic(t.dir.Config(), t.cfg); err != nil {
 		return nil, err
 	}
-	return t.run(ctx)
+	// The whole loop runs on one OS thread whose compute threads are bound
+	// to cores (ops.OnComputeThread): unbound, the step time of a process
+	// on a small machine is bimodal (docs/benchmarks.md).
+	var sum *Summary
+	_, err = ops.OnComputeThread(t.be, func(binding string) error {
+		if binding != "" {
+			fmt.Fprintf(t.log, "compute threads: %s\n", binding)
+		}
+		var err error
+		sum, err = t.run(ctx)
+		return err
+	})
+	return sum, err
 }
 
 func (t *Trainer) setup(ck *runState) error {

@@ -54,6 +54,8 @@ typedef struct {
 
 dnnl_status_t gd_ctx_create(gd_ctx **out, int threads, int bf16, const char **where);
 const char *gd_ctx_where(gd_ctx *c);
+int gd_bind_threads(gd_ctx *c, const int *cpus, int n);
+void gd_thread_affinity(gd_ctx *c, int *out);
 void gd_ctx_destroy(gd_ctx *c);
 
 // Convolution (NHWC activations, OIHW user weights).
