@@ -7,7 +7,8 @@ medians and their ratio. Used for docs/benchmarks.md.
         --config "supervised 16 128 2048-2048-64" --config "corinfomax 16 128 512-512-64"
 
 Each --config is "METHOD WIDTH BATCH PROJECTOR" (ResNet-18, CIFAR stem,
-32x32x3, 2 threads). Raw JSON lines go to --raw (default bench_raw.jsonl).
+32x32x3, 2 threads). Each round runs, per precision, ours then PyTorch
+(fp32, or bf16 under torch.autocast). Raw JSON lines go to --raw (default bench_raw.jsonl).
 """
 import argparse
 import json
@@ -32,7 +33,8 @@ def main():
     p.add_argument("--config", action="append", required=True)
     p.add_argument("--raw", default="bench_raw.jsonl")
     p.add_argument("--precision", default="fp32",
-                   help="comma-separated precisions of our runs (fp32,bf16); PyTorch always runs fp32")
+                   help="comma-separated precisions (fp32,bf16): ours with --precision P, PyTorch in "
+                        "float32 or under torch.autocast bfloat16")
     a = p.parse_args()
     rows = []
     with open(a.raw, "a") as raw:
@@ -42,7 +44,7 @@ def main():
                       "--size", str(a.size), "--channels", str(a.channels), "--method", method,
                       "--projector", proj, "--steps", str(a.steps), "--threads", str(a.threads), "--json"]
             precs = a.precision.split(",")
-            ours, theirs = {p: [] for p in precs}, []
+            ours, theirs = {p: [] for p in precs}, {p: [] for p in precs}
             for r in range(a.repeats):
                 line = []
                 for prec in precs:
@@ -50,19 +52,19 @@ def main():
                     o["config"] = c
                     raw.write(json.dumps(o) + "\n")
                     ours[prec].append(o)
-                    line.append(f"ours {prec} {o['images_per_sec']:.1f}")
-                t = run(["/usr/bin/python3", "tools/pytorch/bench_step.py"] + common)
-                t["config"] = c
-                raw.write(json.dumps(t) + "\n")
-                theirs.append(t)
-                print(f"{c} run {r+1}: {', '.join(line)}, pytorch {t['images_per_sec']:.1f} img/s", file=sys.stderr)
-            ti = statistics.median(d["images_per_sec"] for d in theirs)
-            tm = statistics.median(d["peak_rss_bytes"] for d in theirs) / 2**20
+                    t = run(["/usr/bin/python3", "tools/pytorch/bench_step.py", "--precision", prec] + common)
+                    t["config"] = c
+                    raw.write(json.dumps(t) + "\n")
+                    theirs[prec].append(t)
+                    line.append(f"ours {prec} {o['images_per_sec']:.1f}, pytorch {prec} {t['images_per_sec']:.1f}")
+                print(f"{c} run {r+1}: {'; '.join(line)} img/s", file=sys.stderr)
             for prec in precs:
+                ti = statistics.median(d["images_per_sec"] for d in theirs[prec])
+                tm = statistics.median(d["peak_rss_bytes"] for d in theirs[prec]) / 2**20
                 oi = statistics.median(d["images_per_sec"] for d in ours[prec])
                 om = statistics.median(d["peak_rss_bytes"] for d in ours[prec]) / 2**20
                 rows.append((method, width, batch, proj, prec, oi, ti, oi / ti, om, tm))
-    print("| method | width | batch | projector | our precision | corinfomax img/s | PyTorch fp32 img/s | ratio | corinfomax peak RSS MiB | PyTorch peak RSS MiB |")
+    print("| method | width | batch | projector | precision | corinfomax img/s | PyTorch img/s | ratio | corinfomax peak RSS MiB | PyTorch peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]:.1f} | {r[6]:.1f} | {r[7]:.2f}x | {r[8]:.0f} | {r[9]:.0f} |")

@@ -19,6 +19,12 @@ weight decay 1e-4):
                eps 1e-8, alpha 250, log-determinant by Cholesky in float64,
                the running state updated after the step from detached values).
 
+With --precision bf16 the forward passes (backbone and projector) run under
+torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed-precision
+path (convolutions and linear layers in bfloat16, oneDNN's bf16 kernels on
+CPUs with AVX512-BF16 or AMX); the loss is computed in float32/float64 as
+in fp32 mode, the weights and the optimizer stay float32.
+
 A step is zero_grad + forward(s) + loss + backward + optimizer step (+ the
 loss-state update); it is timed with time.perf_counter after --warmup
 untimed steps. images_per_sec counts images through the backbone (batch for
@@ -187,6 +193,8 @@ def parse_args(argv):
     p.add_argument("--projector", default="2048-2048-64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="bf16: forward passes under torch.autocast('cpu', dtype=torch.bfloat16)")
     args = p.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.batch < 2 or args.width < 1 or args.threads < 1:
         p.error("need --steps >= 1, --warmup >= 0, --batch >= 2, --width >= 1, --threads >= 1")
@@ -219,16 +227,22 @@ def main(argv=None):
     x2 = torch.randn(shape).contiguous(memory_format=cl)
     labels = torch.randint(0, 10, (args.batch,), dtype=torch.int64)
 
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
     def step():
         opt.zero_grad(set_to_none=True)
         if args.method == "supervised":
-            loss = F.cross_entropy(model(x1), labels)
+            with autocast():
+                out = model(x1)
+            loss = F.cross_entropy(out.float(), labels)
             loss.backward()
             opt.step()
             return loss.item()
-        z1 = projector(model(x1))
-        z2 = projector(model(x2))
-        loss, new_state = crit.loss(z1, z2)
+        with autocast():
+            z1 = projector(model(x1))
+            z2 = projector(model(x2))
+        loss, new_state = crit.loss(z1.float(), z2.float())
         loss.backward()
         opt.step()
         crit.commit(new_state)
@@ -256,6 +270,7 @@ def main(argv=None):
         "method": args.method,
         "projector": args.projector if args.method == "corinfomax" else "",
         "threads": args.threads,
+        "precision": args.precision,
         "steps": args.steps,
         "warmup": args.warmup,
         "images_per_sec": statistics.median(rates),
