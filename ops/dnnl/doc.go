@@ -90,9 +90,9 @@
 // on any OS thread, so the backend's thread count is applied at the start of
 // every C call (it only stores an integer); the batch-norm kernels fix their
 // thread count when the operator is created (one thread below 64 rows).
-// libgomp keeps one worker pool per calling OS thread; callers that want
-// exactly one pool can run the training loop on a goroutine locked with
-// runtime.LockOSThread.
+// libgomp keeps one worker pool per calling OS thread. BindThreads
+// (ops.ThreadBinder) binds the calling OS thread and its pool's workers one
+// per core; ops.OnComputeThread runs work on a locked goroutine so bound.
 //
 // A Backend and its operators are not safe for concurrent use. Every oneDNN
 // status is checked and returned as an error naming the operation, the
