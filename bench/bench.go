@@ -122,7 +122,9 @@ func Step(ctx context.Context, c StepConfig) (*StepResult, error) {
 		return nil, err
 	}
 	var times, objTimes []float64
-	binding, err := ops.OnComputeThread(be, func(string) error {
+	var binding string
+	err = ops.OnComputeThread(be, func(b string) error {
+		binding = b
 		for i := 0; i < c.Warmup+c.Steps; i++ {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -25,28 +25,24 @@ type ThreadBinder interface {
 // first. Every backend call f makes then comes from one OS thread (one
 // OpenMP worker pool, the same cores), and no other goroutine inherits the
 // binding: the goroutine exits still locked, so the Go runtime retires its
-// OS thread. f and the caller receive BindThreads' report ("" for other
-// backends). A panic in f is returned as an error.
-func OnComputeThread(be Backend, f func(binding string) error) (binding string, err error) {
-	type result struct {
-		binding string
-		err     error
-	}
-	done := make(chan result, 1)
+// OS thread. f receives BindThreads' report ("" for other backends). A
+// panic in f is returned as an error.
+func OnComputeThread(be Backend, f func(binding string) error) error {
+	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the OS thread ends with the goroutine
-		var r result
+		var err error
 		defer func() {
 			if p := recover(); p != nil {
-				r.err = fmt.Errorf("ops: compute thread: panic: %v", p)
+				err = fmt.Errorf("ops: compute thread: panic: %v", p)
 			}
-			done <- r
+			done <- err
 		}()
+		binding := ""
 		if tb, ok := be.(ThreadBinder); ok {
-			r.binding = tb.BindThreads()
+			binding = tb.BindThreads()
 		}
-		r.err = f(r.binding)
+		err = f(binding)
 	}()
-	r := <-done
-	return r.binding, r.err
+	return <-done
 }

@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Summary,
 	// to cores (ops.OnComputeThread): unbound, the step time of a process
 	// on a small machine is bimodal (docs/benchmarks.md).
 	var sum *Summary
-	_, err = ops.OnComputeThread(t.be, func(binding string) error {
+	err = ops.OnComputeThread(t.be, func(binding string) error {
 		if binding != "" {
 			fmt.Fprintf(t.log, "compute threads: %s\n", binding)
 		}

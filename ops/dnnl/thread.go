@@ -80,26 +80,29 @@ func cpuOrder() ([]int, error) {
 			allowed = append(allowed, i)
 		}
 	}
-	rank := func(cpu int) int { // 0 for the first thread of its core
-		b, err := os.ReadFile(fmt.Sprintf("/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list", cpu))
-		if err != nil {
-			return 0
-		}
-		first := strings.FieldsFunc(strings.TrimSpace(string(b)), func(r rune) bool { return r == ',' || r == '-' })
-		if len(first) == 0 {
-			return 0
-		}
-		if f, err := strconv.Atoi(first[0]); err == nil && f != cpu {
-			return 1
-		}
-		return 0
-	}
 	r := make(map[int]int, len(allowed))
 	for _, c := range allowed {
-		r[c] = rank(c)
+		r[c] = siblingRank(c)
 	}
 	sort.SliceStable(allowed, func(i, j int) bool { return r[allowed[i]] < r[allowed[j]] })
 	return allowed, nil
+}
+
+// siblingRank is 0 for the lowest-numbered hardware thread of cpu's core
+// (or when the topology cannot be read), 1 for its other threads.
+func siblingRank(cpu int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/sys/devices/system/cpu/cpu%d/topology/thread_siblings_list", cpu))
+	if err != nil {
+		return 0
+	}
+	first := strings.FieldsFunc(strings.TrimSpace(string(b)), func(r rune) bool { return r == ',' || r == '-' })
+	if len(first) == 0 {
+		return 0
+	}
+	if f, err := strconv.Atoi(first[0]); err == nil && f != cpu {
+		return 1
+	}
+	return 0
 }
 
 // threadAffinity returns, for each OpenMP thread of a team started from the

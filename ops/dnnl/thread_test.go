@@ -27,8 +27,9 @@ func TestBindThreadsOneCPUEach(t *testing.T) {
 	}
 	defer b.Close()
 	var got []int
-	binding, err := ops.OnComputeThread(b, func(string) error {
-		got = b.threadAffinity()
+	var binding string
+	err = ops.OnComputeThread(b, func(bound string) error {
+		binding, got = bound, b.threadAffinity()
 		return nil
 	})
 	if err != nil {
@@ -63,7 +64,8 @@ func TestBindThreadsLeavesUserPlacement(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	binding, err := ops.OnComputeThread(b, func(string) error { return nil })
+	var binding string
+	err = ops.OnComputeThread(b, func(bound string) error { binding = bound; return nil })
 	if err != nil || !strings.Contains(binding, "OMP_PROC_BIND is set") {
 		t.Fatalf("binding %q err %v", binding, err)
 	}
@@ -78,10 +80,13 @@ func TestCPUOrderPutsCoresFirst(t *testing.T) {
 		t.Fatalf("cpuOrder %v with %d CPUs", cpus, runtime.NumCPU())
 	}
 	seen := map[int]bool{}
-	for _, c := range cpus {
+	for i, c := range cpus {
 		if seen[c] {
 			t.Fatalf("CPU %d twice in %v", c, cpus)
 		}
 		seen[c] = true
+		if i > 0 && siblingRank(cpus[i-1]) > siblingRank(c) {
+			t.Fatalf("CPU %d (first thread of its core) after CPU %d (a second thread) in %v", c, cpus[i-1], cpus)
+		}
 	}
 }
