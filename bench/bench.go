@@ -50,8 +50,10 @@ type StepResult struct {
 	ImagesPerSec    float64 `json:"images_per_sec"`
 	StepSecondsMed  float64 `json:"step_seconds_median"`
 	StepSecondsMean float64 `json:"step_seconds_mean"`
-	ObjectiveSecMed float64 `json:"objective_seconds_median,omitempty"`
-	PeakRSSBytes    int64   `json:"peak_rss_bytes"`
+	// StepSeconds lists every timed step, in order.
+	StepSeconds     []float64 `json:"step_seconds"`
+	ObjectiveSecMed float64   `json:"objective_seconds_median,omitempty"`
+	PeakRSSBytes    int64     `json:"peak_rss_bytes"`
 	// Binding says where the compute threads ran (ops.ThreadBinder).
 	Binding string `json:"binding,omitempty"`
 }
@@ -146,7 +148,7 @@ func Step(ctx context.Context, c StepConfig) (*StepResult, error) {
 	}
 	med := median(times)
 	r := &StepResult{StepConfig: c, Engine: "corinfomax-" + be.Name(), StepSecondsMed: med,
-		ImagesPerSec: float64(imgs) / med, StepSecondsMean: mean(times), PeakRSSBytes: peakRSS(), Binding: binding}
+		ImagesPerSec: float64(imgs) / med, StepSecondsMean: mean(times), StepSeconds: times, PeakRSSBytes: peakRSS(), Binding: binding}
 	r.StepConfig.Threads = be.Threads()
 	if c.Method != "supervised" {
 		r.ObjectiveSecMed = median(objTimes)

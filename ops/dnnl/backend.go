@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -35,7 +36,28 @@ type Backend struct {
 	relus   map[int]*C.gd_relu
 	adds    map[int]*C.gd_add
 	gaps    map[[3]int]*C.gd_pool
+
+	lastYield time.Time // see yield
 }
+
+// yield reschedules the calling goroutine (runtime.Gosched) when it has not
+// done so for yieldEvery; the convolutions call it before they enter C.
+// A goroutine that stays on the same scheduler tick for 10 ms (the Go
+// runtime's forcePreemptNS), as the compute thread's loop of cgo calls
+// does, makes sysmon retake its P on every cgo call and poll every 20 µs:
+// about 2000 wake-ups a second of threads that then preempt the OpenMP
+// workers. Rescheduling every 2 ms keeps sysmon asleep (about 100 wake-ups
+// a second, docs/benchmarks.md) for the price of a few microseconds.
+func (b *Backend) yield() {
+	if now := time.Now(); now.Sub(b.lastYield) >= yieldEvery {
+		b.lastYield = now
+		runtime.Gosched()
+	}
+}
+
+// yieldEvery is how often yield reschedules, well under the runtime's
+// 10 ms.
+const yieldEvery = 2 * time.Millisecond
 
 var _ ops.Backend = (*Backend)(nil)
 

@@ -17,6 +17,13 @@ func TestBatchNormMatchesRef(t *testing.T) {
 		{N: 2, Spatial: 12, C: 3, Eps: 1e-5},  // BatchNorm2d
 		{N: 3, Spatial: 35, C: 24, Eps: 1e-5}, // odd spatial size
 		{N: 1, Spatial: 9, C: 17, Eps: 1e-3},  // batch 1
+		// Enough rows for every thread, and channel counts that take each
+		// register block of gd_bnk.c (32, 16, 8, one at a time) and their
+		// mixtures.
+		{N: 3, Spatial: 50, C: 16, Eps: 1e-5},
+		{N: 2, Spatial: 45, C: 32 + 16 + 8 + 3, Eps: 1e-5},
+		{N: 4, Spatial: 33, C: 96 + 7, Eps: 1e-5},
+		{N: 130, Spatial: 1, C: 40, Eps: 1e-5},
 	}
 	for _, s := range specs {
 		name := fmt.Sprintf("%+v", s)

@@ -69,6 +69,7 @@ func (c *conv) Forward(x, w, b, y []float32) error {
 	if err := ops.CheckConvForward(c.spec, x, w, b, y); err != nil {
 		return err
 	}
+	c.b.yield()
 	if st := C.gd_conv_forward(c.p, fp(x), fp(w), fp(b), fp(y)); st != C.dnnl_success {
 		return c.b.fail("convolution forward", st)
 	}
@@ -83,6 +84,7 @@ func (c *conv) Backward(x, w, dy, dx, dw, db []float32) error {
 	if err := ops.CheckConvBackward(c.spec, x, w, dy, dx, dw, db); err != nil {
 		return err
 	}
+	c.b.yield()
 	if st := C.gd_conv_backward(c.p, fp(x), fp(w), fp(dy), fp(dx), fp(dw), fp(db)); st != C.dnnl_success {
 		return c.b.fail("convolution backward", st)
 	}

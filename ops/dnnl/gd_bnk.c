@@ -23,19 +23,51 @@ static void row_range(long rows, int t, int nt, long *lo, long *hi) {
 	*hi = *lo + chunk + (t < rem ? 1 : 0);
 }
 
-// sums_shifted accumulates, over rows [lo, hi), sum(x - s) and
-// sum((x - s)^2) per channel, where s is the shift (the first row): the
-// shifted one-pass variance stays accurate when |mean| >> std.
-GD_CLONES static void sums_shifted(const float *x, int c, long lo, long hi, const float *shift,
-	double *s1, double *s2) {
-	for (long r = lo; r < hi; r++) {
-		const float *xr = x + r * c;
-		for (int k = 0; k < c; k++) {
-			double d = (double)xr[k] - (double)shift[k];
-			s1[k] += d;
-			s2[k] += d * d;
-		}
+// The statistics loops keep their double accumulators in registers: the
+// channels are taken in blocks of GD_BNK_BLOCK (then 16, 8 and one at a
+// time), and each block's sums run over all the thread's rows in local
+// arrays of constant size, which the compiler keeps in vector registers.
+// Summing into the caller's arrays row after row instead made every row
+// wait for the previous row's stores, and with the threads' partial sums
+// side by side in one allocation, cores invalidated each other's cache
+// lines on every row (the slow processes of docs/benchmarks.md).
+// SUMS_SHIFTED(B) defines sums_shifted_B: over rows [lo, hi) and channels
+// [k0, k0 + B), s1 += sum(x - s) and s2 += sum((x - s)^2), where s is the
+// shift (the first row): the shifted one-pass variance stays accurate when
+// |mean| >> std.
+#define SUMS_SHIFTED(B)                                                                              \
+	GD_CLONES static void sums_shifted_##B(const float *x, int c, long lo, long hi, int k0,        \
+		const float *shift, double *s1, double *s2) {                                              \
+		double a1[B] = {0}, a2[B] = {0};                                                           \
+		float sh[B];                                                                               \
+		for (int k = 0; k < B; k++) sh[k] = shift[k0 + k];                                         \
+		for (long r = lo; r < hi; r++) {                                                           \
+			const float *xr = x + r * c + k0;                                                      \
+			for (int k = 0; k < B; k++) {                                                          \
+				double d = (double)xr[k] - (double)sh[k];                                          \
+				a1[k] += d;                                                                        \
+				a2[k] += d * d;                                                                    \
+			}                                                                                      \
+		}                                                                                          \
+		for (int k = 0; k < B; k++) {                                                              \
+			s1[k0 + k] = a1[k];                                                                    \
+			s2[k0 + k] = a2[k];                                                                    \
+		}                                                                                          \
 	}
+SUMS_SHIFTED(32)
+SUMS_SHIFTED(16)
+SUMS_SHIFTED(8)
+SUMS_SHIFTED(1)
+
+// sums_shifted writes, per channel, s1 = sum(x - s) and s2 = sum((x - s)^2)
+// over rows [lo, hi).
+static void sums_shifted(const float *x, int c, long lo, long hi, const float *shift, double *s1,
+	double *s2) {
+	int k0 = 0;
+	for (; k0 + 32 <= c; k0 += 32) sums_shifted_32(x, c, lo, hi, k0, shift, s1, s2);
+	for (; k0 + 16 <= c; k0 += 16) sums_shifted_16(x, c, lo, hi, k0, shift, s1, s2);
+	for (; k0 + 8 <= c; k0 += 8) sums_shifted_8(x, c, lo, hi, k0, shift, s1, s2);
+	for (; k0 < c; k0++) sums_shifted_1(x, c, lo, hi, k0, shift, s1, s2);
 }
 
 // affine writes y = (x - m) * a + b.
@@ -48,17 +80,41 @@ GD_CLONES static void affine(const float *x, float *y, int c, long lo, long hi, 
 	}
 }
 
-// sums_bwd accumulates sum(dy) and sum(dy * (x - mean)) per channel.
-GD_CLONES static void sums_bwd(const float *x, const float *dy, int c, long lo, long hi,
-	const float *mean, double *sdy, double *sdyx) {
-	for (long r = lo; r < hi; r++) {
-		const float *xr = x + r * c, *dr = dy + r * c;
-		for (int k = 0; k < c; k++) {
-			double g = dr[k];
-			sdy[k] += g;
-			sdyx[k] += g * ((double)xr[k] - (double)mean[k]);
-		}
+// SUMS_BWD(B) defines sums_bwd_B: over rows [lo, hi) and channels
+// [k0, k0 + B), sdy = sum(dy) and sdyx = sum(dy * (x - mean)).
+#define SUMS_BWD(B)                                                                                  \
+	GD_CLONES static void sums_bwd_##B(const float *x, const float *dy, int c, long lo, long hi,   \
+		int k0, const float *mean, double *sdy, double *sdyx) {                                    \
+		double a1[B] = {0}, a2[B] = {0};                                                           \
+		float m[B];                                                                                \
+		for (int k = 0; k < B; k++) m[k] = mean[k0 + k];                                           \
+		for (long r = lo; r < hi; r++) {                                                           \
+			const float *xr = x + r * c + k0, *dr = dy + r * c + k0;                               \
+			for (int k = 0; k < B; k++) {                                                          \
+				double g = dr[k];                                                                  \
+				a1[k] += g;                                                                        \
+				a2[k] += g * ((double)xr[k] - (double)m[k]);                                       \
+			}                                                                                      \
+		}                                                                                          \
+		for (int k = 0; k < B; k++) {                                                              \
+			sdy[k0 + k] = a1[k];                                                                   \
+			sdyx[k0 + k] = a2[k];                                                                  \
+		}                                                                                          \
 	}
+SUMS_BWD(32)
+SUMS_BWD(16)
+SUMS_BWD(8)
+SUMS_BWD(1)
+
+// sums_bwd writes, per channel, sdy = sum(dy) and sdyx = sum(dy * (x - mean))
+// over rows [lo, hi).
+static void sums_bwd(const float *x, const float *dy, int c, long lo, long hi, const float *mean,
+	double *sdy, double *sdyx) {
+	int k0 = 0;
+	for (; k0 + 32 <= c; k0 += 32) sums_bwd_32(x, dy, c, lo, hi, k0, mean, sdy, sdyx);
+	for (; k0 + 16 <= c; k0 += 16) sums_bwd_16(x, dy, c, lo, hi, k0, mean, sdy, sdyx);
+	for (; k0 + 8 <= c; k0 += 8) sums_bwd_8(x, dy, c, lo, hi, k0, mean, sdy, sdyx);
+	for (; k0 < c; k0++) sums_bwd_1(x, dy, c, lo, hi, k0, mean, sdy, sdyx);
 }
 
 // dx = a * dy + b * (x - m) + c0: the training-mode gradient per channel.
@@ -76,8 +132,9 @@ struct gd_bn {
 	gd_ctx *ctx;
 	long rows; // N * Spatial
 	int c, nt;
+	int cs; // c rounded up to whole cache lines: one thread's partial sums never share a line with another's
 	float eps;
-	double *acc; // 2 * nt * c per-thread partial sums, then 2 * c totals
+	double *acc; // 2 * nt * cs per-thread partial sums, then 2 * cs totals (64-byte aligned)
 	float *coef; // 4 * c per-channel coefficients
 };
 
@@ -95,7 +152,9 @@ dnnl_status_t gd_bn_create(gd_bn **out, gd_ctx *ctx, int n, int spatial, int ch,
 	bn->nt = ctx->threads;
 	if (bn->nt > GD_BNK_MAX_THREADS) bn->nt = GD_BNK_MAX_THREADS;
 	if (bn->rows < 64 || bn->nt < 1) bn->nt = 1; // tiny 1-D cases: not worth waking threads
-	bn->acc = calloc((size_t)2 * bn->nt * ch + 2 * (size_t)ch, sizeof(double));
+	bn->cs = (ch + 7) & ~7;
+	size_t accBytes = sizeof(double) * (2 * (size_t)bn->nt * bn->cs + 2 * (size_t)bn->cs);
+	if (posix_memalign((void **)&bn->acc, 64, accBytes) != 0) bn->acc = NULL;
 	bn->coef = malloc(sizeof(float) * 4 * (size_t)ch);
 	if (!bn->acc || !bn->coef) {
 		gd_bn_destroy(bn);
@@ -113,11 +172,12 @@ void gd_bn_destroy(gd_bn *bn) {
 	free(bn);
 }
 
-// reduce adds the nt per-thread arrays of acc (nt x c) into out (c).
-static void reduce(const double *acc, int nt, int c, double *out) {
+// reduce adds the nt per-thread arrays of acc (nt rows of stride cs) into
+// out (c), in thread order.
+static void reduce(const double *acc, int nt, int c, int cs, double *out) {
 	memset(out, 0, sizeof(double) * c);
 	for (int t = 0; t < nt; t++)
-		for (int k = 0; k < c; k++) out[k] += acc[(size_t)t * c + k];
+		for (int k = 0; k < c; k++) out[k] += acc[(size_t)t * cs + k];
 }
 
 dnnl_status_t gd_bn_forward_train(gd_bn *bn, float *x, float *gamma, float *beta, float *y,
@@ -125,18 +185,18 @@ dnnl_status_t gd_bn_forward_train(gd_bn *bn, float *x, float *gamma, float *beta
 	gd_set_threads(bn->ctx);
 	const int c = bn->c, nt = bn->nt;
 	const long rows = bn->rows;
-	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * c, *s1 = a2 + (size_t)nt * c, *s2 = s1 + c;
-	memset(a1, 0, sizeof(double) * 2 * (size_t)nt * c);
+	const int cs = bn->cs;
+	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * cs, *s1 = a2 + (size_t)nt * cs, *s2 = s1 + cs;
 	const float *shift = x; // the first row
 #pragma omp parallel num_threads(nt)
 	{
 		int t = omp_get_thread_num();
 		long lo, hi;
 		row_range(rows, t, nt, &lo, &hi);
-		sums_shifted(x, c, lo, hi, shift, a1 + (size_t)t * c, a2 + (size_t)t * c);
+		sums_shifted(x, c, lo, hi, shift, a1 + (size_t)t * cs, a2 + (size_t)t * cs);
 	}
-	reduce(a1, nt, c, s1);
-	reduce(a2, nt, c, s2);
+	reduce(a1, nt, c, cs, s1);
+	reduce(a2, nt, c, cs, s2);
 	float *a = bn->coef;
 	for (int k = 0; k < c; k++) {
 		double m = s1[k] / rows;
@@ -181,17 +241,17 @@ dnnl_status_t gd_bn_backward(gd_bn *bn, float *x, float *gamma, float *mean, flo
 	gd_set_threads(bn->ctx);
 	const int c = bn->c, nt = bn->nt;
 	const long rows = bn->rows;
-	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * c, *sdy = a2 + (size_t)nt * c, *sdyx = sdy + c;
-	memset(a1, 0, sizeof(double) * 2 * (size_t)nt * c);
+	const int cs = bn->cs;
+	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * cs, *sdy = a2 + (size_t)nt * cs, *sdyx = sdy + cs;
 #pragma omp parallel num_threads(nt)
 	{
 		int t = omp_get_thread_num();
 		long lo, hi;
 		row_range(rows, t, nt, &lo, &hi);
-		sums_bwd(x, dy, c, lo, hi, mean, a1 + (size_t)t * c, a2 + (size_t)t * c);
+		sums_bwd(x, dy, c, lo, hi, mean, a1 + (size_t)t * cs, a2 + (size_t)t * cs);
 	}
-	reduce(a1, nt, c, sdy);
-	reduce(a2, nt, c, sdyx);
+	reduce(a1, nt, c, cs, sdy);
+	reduce(a2, nt, c, cs, sdyx);
 	float *ca = bn->coef, *cb = ca + c, *cc = cb + c;
 	for (int k = 0; k < c; k++) {
 		double inv = 1.0 / sqrt((double)var[k] + (double)bn->eps);
