@@ -33,8 +33,9 @@
 //     sums are accumulated in double per OpenMP thread over contiguous row
 //     blocks, in registers, a block of channels at a time (32, 16, 8, 1),
 //     each thread's partial sums on cache lines of their own, and reduced in
-//     thread order (deterministic for a thread count); the training forward returns the batch mean and biased variance. The
-//     loops are built in AVX-512, AVX2 and baseline variants (target_clones).
+//     thread order (deterministic for a thread count); the training
+//     forward returns the batch mean and biased variance. The loops are
+//     built in AVX-512, AVX2 and baseline variants (target_clones).
 //   - Max pooling: a oneDNN pooling primitive that records its argmax in the
 //     caller's workspace (WorkspaceBytes from the primitive's workspace
 //     descriptor). Global average pooling: a oneDNN average pooling over an

@@ -24,15 +24,16 @@ static void row_range(long rows, int t, int nt, long *lo, long *hi) {
 }
 
 // The statistics loops keep their double accumulators in registers: the
-// channels are taken in blocks of GD_BNK_BLOCK (then 16, 8 and one at a
-// time), and each block's sums run over all the thread's rows in local
+// channels are taken in blocks of 32 (then 16, 8 and one at a time), and
+// each block's sums run over all the thread's rows in local
 // arrays of constant size, which the compiler keeps in vector registers.
 // Summing into the caller's arrays row after row instead made every row
 // wait for the previous row's stores, and with the threads' partial sums
 // side by side in one allocation, cores invalidated each other's cache
 // lines on every row (the slow processes of docs/benchmarks.md).
+//
 // SUMS_SHIFTED(B) defines sums_shifted_B: over rows [lo, hi) and channels
-// [k0, k0 + B), s1 += sum(x - s) and s2 += sum((x - s)^2), where s is the
+// [k0, k0 + B), s1 = sum(x - s) and s2 = sum((x - s)^2), where s is the
 // shift (the first row): the shifted one-pass variance stays accurate when
 // |mean| >> std.
 #define SUMS_SHIFTED(B)                                                                              \
