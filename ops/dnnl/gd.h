@@ -19,8 +19,7 @@
 // nothing, and memory is the largest need, not the sum over all layers.
 enum {
 	GD_BUF_X,       // bfloat16 source (forward or backward weights)
-	GD_BUF_DY_BD,   // bfloat16 output gradient for backward data
-	GD_BUF_DY_BW,   // bfloat16 output gradient for backward weights
+	GD_BUF_DY,      // bfloat16 output gradient (both backward primitives)
 	GD_BUF_W,       // weights in the primitive's layout
 	GD_BUF_DW,      // weight gradient in the primitive's layout
 	GD_BUF_SCRATCH, // primitive scratchpads

@@ -5,12 +5,14 @@
 // In bfloat16 mode (c->bf16) the primitives read bfloat16 sources, weights
 // and output gradients and write float32 outputs, input gradients and weight
 // gradients (oneDNN accumulates in float32). The caller's float32 NHWC x and
-// dy are converted on entry into the context's shared buffers (gd.h), in the
-// layout each primitive reads (NHWC, or for backward weights the layout it
-// chose: the conversion is a reorder anyway, so a blocked layout costs
-// nothing extra): x into GD_BUF_X (for the forward pass, and again for
-// backward weights), dy for backward data into GD_BUF_DY_BD and dy for
-// backward weights into GD_BUF_DY_BW (unless both chose one layout). The
+// dy are converted on entry into the context's shared buffers (gd.h), NHWC
+// bfloat16: x into GD_BUF_X (for the forward pass, and again for backward
+// weights) and dy into GD_BUF_DY, read by both backward primitives. (Given
+// format "any", backward weights chose a blocked layout (aBcd16b) for x and
+// dy: a second conversion of dy, and blocked conversions cost 1.5x the NHWC
+// ones, while its kernel (jit_bf16) runs as fast on NHWC. w16 CorInfoMax
+// step, oneDNN verbose, AMD EPYC Zen 4, 2026-12-03: reorders 35 -> 27 ms,
+// backward weights 68 -> 70 ms.) The
 // float32 OIHW weights are converted by the weight reorders that run anyway.
 // Nothing is kept between calls, as in float32 mode.
 #include <stdlib.h>
@@ -33,8 +35,7 @@ struct gd_conv {
 		dnnl_memory_t m;
 		gd_prim re;
 		int buf; // the shared buffer it lives in
-	} x_fwd, dy_bd, x_bw, dy_bw;
-	int dy_shared; // backward weights reads dy_bd (same layout)
+	} x_bf, dy_bf;
 };
 
 void gd_conv_destroy(gd_conv *cv) {
@@ -45,7 +46,7 @@ void gd_conv_destroy(gd_conv *cv) {
 	gd_prim_destroy(&cv->re_w_fwd);
 	gd_prim_destroy(&cv->re_w_bd);
 	gd_prim_destroy(&cv->re_dw);
-	struct conv_bf *bfs[] = {&cv->x_fwd, &cv->dy_bd, &cv->x_bw, &cv->dy_bw};
+	struct conv_bf *bfs[] = {&cv->x_bf, &cv->dy_bf};
 	for (size_t i = 0; i < sizeof(bfs) / sizeof(bfs[0]); i++) {
 		gd_prim_destroy(&bfs[i]->re);
 		gd_mem_destroy(&bfs[i]->m);
@@ -110,15 +111,10 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 	GD_TRY(gd_md(&w_any, 4, w_dims, dnnl_format_tag_any), "weights descriptor");
 	GD_TRY(gd_md_dt(&src_p, 4, src_dims, pdt, dnnl_nhwc), "primitive source descriptor");
 	GD_TRY(gd_md_dt(&dst_p, 4, dst_dims, pdt, dnnl_nhwc), "primitive destination-gradient descriptor");
-	// Backward weights has no float32 NHWC tensor to match, so in bfloat16
-	// mode its source and output gradient take the layouts it prefers.
-	// (Forward and backward data must keep NHWC: with "any" next to a
-	// float32 NHWC output, oneDNN 2.6 falls back to its reference kernels.)
-	dnnl_memory_desc_t src_w = src_p, dst_w = dst_p;
-	if (c->bf16) {
-		GD_TRY(gd_md_dt(&src_w, 4, src_dims, pdt, dnnl_format_tag_any), "backward-weights source descriptor");
-		GD_TRY(gd_md_dt(&dst_w, 4, dst_dims, pdt, dnnl_format_tag_any), "backward-weights gradient descriptor");
-	}
+	// Every primitive reads NHWC activations, in bfloat16 mode too: given
+	// "any" next to a float32 NHWC output, oneDNN 2.6 falls back to its
+	// reference kernels for forward and backward data, and backward weights
+	// gains nothing from its blocked choice (see the top of the file).
 	GD_TRY(gd_md_dt(&w_any_p, 4, w_dims, pdt, dnnl_format_tag_any), "primitive weights descriptor");
 	GD_TRY(gd_md(&w_user, 4, w_dims, dnnl_oihw), "OIHW weights descriptor");
 	GD_TRY(gd_md(&b_md, 1, b_dims, dnnl_a), "bias descriptor");
@@ -148,8 +144,8 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 
 	// Backward weights.
 	dnnl_convolution_desc_t bwd;
-	GD_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, algk, &src_w, &w_any,
-		bias ? &b_md : NULL, &dst_w, strides, padding, padding), "backward-weights descriptor");
+	GD_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, algk, &src_p, &w_any,
+		bias ? &b_md : NULL, &dst_p, strides, padding, padding), "backward-weights descriptor");
 	GD_TRY(dnnl_primitive_desc_create(&cv->bwd_w_pd, &bwd, c->attr, c->eng, cv->fwd_pd),
 		"backward-weights primitive descriptor");
 	GD_TRY(gd_prim_create(&cv->bwd_w, c, cv->bwd_w_pd), "backward-weights primitive");
@@ -169,15 +165,8 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 		GD_TRY(gd_mem(&cv->db_tmp, c, &b_md, 1), "memory db scratch");
 	}
 	if (c->bf16) {
-		const dnnl_memory_desc_t *dy_bd_md = dnnl_primitive_desc_query_md(cv->bwd_d_pd, dnnl_query_diff_dst_md, 0);
-		const dnnl_memory_desc_t *dy_bw_md = dnnl_primitive_desc_query_md(cv->bwd_w_pd, dnnl_query_diff_dst_md, 0);
-		GD_TRY(conv_bf_create(c, &cv->x_fwd, GD_BUF_X, &src_md, dnnl_primitive_desc_query_md(cv->fwd_pd, dnnl_query_src_md, 0)),
-			"forward x to bfloat16");
-		GD_TRY(conv_bf_create(c, &cv->dy_bd, GD_BUF_DY_BD, &dst_md, dy_bd_md), "backward-data dy to bfloat16");
-		GD_TRY(conv_bf_create(c, &cv->x_bw, GD_BUF_X, &src_md, dnnl_primitive_desc_query_md(cv->bwd_w_pd, dnnl_query_src_md, 0)),
-			"backward-weights x to bfloat16");
-		cv->dy_shared = dnnl_memory_desc_equal(dy_bd_md, dy_bw_md);
-		if (!cv->dy_shared) GD_TRY(conv_bf_create(c, &cv->dy_bw, GD_BUF_DY_BW, &dst_md, dy_bw_md), "backward-weights dy to bfloat16");
+		GD_TRY(conv_bf_create(c, &cv->x_bf, GD_BUF_X, &src_md, &src_p), "x to bfloat16");
+		GD_TRY(conv_bf_create(c, &cv->dy_bf, GD_BUF_DY, &dst_md, &dst_p), "dy to bfloat16");
 	}
 	*out = cv;
 	return dnnl_success;
@@ -189,7 +178,7 @@ out:
 // conv_unbind detaches every caller buffer.
 static dnnl_status_t conv_unbind(gd_conv *cv) {
 	dnnl_memory_t mems[] = {cv->x, cv->w, cv->b, cv->y, cv->dx, cv->dy, cv->dw, cv->db,
-		cv->x_fwd.m, cv->dy_bd.m, cv->x_bw.m, cv->dy_bw.m};
+		cv->x_bf.m, cv->dy_bf.m};
 	return gd_unbind(mems, sizeof(mems) / sizeof(mems[0]));
 }
 
@@ -218,7 +207,7 @@ dnnl_status_t gd_conv_forward(gd_conv *cv, float *x, float *w, float *b, float *
 		GD_TRY(gd_reorder(c, &cv->re_w_fwd, cv->w, cv->w_fwd), "reorder weights");
 		wp = cv->w_fwd;
 	}
-	if (c->bf16) GD_TRY(conv_to_bf16(cv, &cv->x_fwd, cv->x, &xp), "x to bfloat16");
+	if (c->bf16) GD_TRY(conv_to_bf16(cv, &cv->x_bf, cv->x, &xp), "x to bfloat16");
 	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_WEIGHTS, wp}, {DNNL_ARG_DST, cv->y},
 		{DNNL_ARG_BIAS, cv->b}};
 	GD_TRY(gd_exec(c, &cv->fwd, cv->bias ? 4 : 3, args), "execute forward");
@@ -235,13 +224,11 @@ dnnl_status_t gd_conv_backward(gd_conv *cv, float *x, float *w, float *dy, float
 	GD_TRY(gd_bind(cv->x, x), "bind x");
 	GD_TRY(gd_bind(cv->dy, dy), "bind dy");
 	GD_TRY(gd_bind(cv->dw, dw), "bind dw");
-	// dyp feeds backward data, dyw and xp backward weights.
-	dnnl_memory_t xp = cv->x, dyp = cv->dy, dyw = cv->dy;
+	// dyp feeds both backward primitives, xp backward weights.
+	dnnl_memory_t xp = cv->x, dyp = cv->dy;
 	if (c->bf16) {
-		GD_TRY(conv_to_bf16(cv, &cv->dy_bd, cv->dy, &dyp), "dy to bfloat16");
-		dyw = dyp;
-		if (!cv->dy_shared) GD_TRY(conv_to_bf16(cv, &cv->dy_bw, cv->dy, &dyw), "dy to bfloat16");
-		GD_TRY(conv_to_bf16(cv, &cv->x_bw, cv->x, &xp), "x to bfloat16");
+		GD_TRY(conv_to_bf16(cv, &cv->dy_bf, cv->dy, &dyp), "dy to bfloat16");
+		GD_TRY(conv_to_bf16(cv, &cv->x_bf, cv->x, &xp), "x to bfloat16");
 	}
 	if (dx) {
 		GD_TRY(gd_bind(cv->w, w), "bind w");
@@ -265,7 +252,7 @@ dnnl_status_t gd_conv_backward(gd_conv *cv, float *x, float *w, float *dy, float
 		}
 	}
 	if (cv->dw_bw) GD_TRY(gd_bind_shared(c, cv->dw_bw, GD_BUF_DW), "bind layout weight gradient");
-	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_DIFF_DST, dyw},
+	dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, xp}, {DNNL_ARG_DIFF_DST, dyp},
 		{DNNL_ARG_DIFF_WEIGHTS, cv->dw_bw ? cv->dw_bw : cv->dw}, {DNNL_ARG_DIFF_BIAS, dbm}};
 	GD_TRY(gd_exec(c, &cv->bwd_w, cv->bias ? 4 : 3, args), "execute backward weights");
 	if (cv->dw_bw) GD_TRY(gd_reorder(c, &cv->re_dw, cv->dw_bw, cv->dw), "reorder weight gradient");
