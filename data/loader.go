@@ -21,6 +21,13 @@ type LoaderConfig struct {
 	// Eval replaces the augmentation by the deterministic evaluation
 	// transform (Augmenter.Eval at Pipeline.Views[0].Size) for every view.
 	Eval bool
+	// Shards > 1 splits every batch among data-parallel workers: this
+	// loader yields only the Shard-th of Shards equal slices (Batch/Shards
+	// images) of each batch. The permutation and every sample's
+	// augmentation are those of the whole batch, so the workers together
+	// see exactly the images one loader with Shards = 1 would. Batch must
+	// be a multiple of Shards, and DropLast is required.
+	Shard, Shards int
 }
 
 // Batch is one batch of augmented views. X[v] holds view v as NHWC float32
@@ -64,6 +71,15 @@ func NewLoader(ds Dataset, cfg LoaderConfig) (*Loader, error) {
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 1
+	}
+	if cfg.Shards == 0 {
+		cfg.Shards = 1
+	}
+	if cfg.Shards < 1 || cfg.Shard < 0 || cfg.Shard >= cfg.Shards {
+		return nil, fmt.Errorf("data: shard %d of %d is not a shard", cfg.Shard, cfg.Shards)
+	}
+	if cfg.Shards > 1 && (cfg.Batch%cfg.Shards != 0 || !cfg.DropLast) {
+		return nil, fmt.Errorf("data: a batch of %d cannot be split evenly among %d workers (the batch must be a multiple of the number of workers)", cfg.Batch, cfg.Shards)
 	}
 	if cfg.Views != 1 && cfg.Views != 2 {
 		return nil, fmt.Errorf("data: views %d must be 1 or 2", cfg.Views)
@@ -109,6 +125,10 @@ func NewLoader(ds Dataset, cfg LoaderConfig) (*Loader, error) {
 	}
 	return l, nil
 }
+
+// ShardBatch returns the number of images of this loader's part of a
+// batch: Batch/Shards.
+func (l *Loader) ShardBatch() int { return l.cfg.Batch / l.cfg.Shards }
 
 // StepsPerEpoch returns the number of batches in an epoch.
 func (l *Loader) StepsPerEpoch() int { return l.steps }
@@ -193,11 +213,12 @@ func (l *Loader) Epoch(ctx context.Context, epoch int, startStep int) *EpochIter
 	it.pending = make(chan *job, q)
 	it.free = make(chan *Batch, q)
 	hwc := l.h * l.w * l.c
+	per := l.ShardBatch()
 	for i := 0; i < q; i++ {
 		b := &Batch{H: l.h, W: l.w, C: l.c,
-			Labels: make([]int, l.cfg.Batch), Indices: make([]int, l.cfg.Batch)}
+			Labels: make([]int, per), Indices: make([]int, per)}
 		for v := 0; v < l.cfg.Views; v++ {
-			b.X[v] = make([]float32, l.cfg.Batch*hwc)
+			b.X[v] = make([]float32, per*hwc)
 		}
 		it.free <- b
 	}
@@ -252,8 +273,9 @@ type workerState struct {
 func (it *EpochIter) fill(st *workerState, j *job) error {
 	l := it.l
 	b := j.b
-	start := j.step * l.cfg.Batch
-	n := min(l.cfg.Batch, len(it.order)-start)
+	per := l.ShardBatch()
+	start := j.step*l.cfg.Batch + l.cfg.Shard*per
+	n := min(per, len(it.order)-start)
 	hwc := l.h * l.w * l.c
 	b.N = n
 	b.Labels = b.Labels[:n]

@@ -246,3 +246,54 @@ func BenchmarkLoaderCIFAR(b *testing.B) {
 	}
 	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
 }
+
+// TestLoaderShards checks that the shards of a batch, put side by side, are
+// the whole batch: same images, same augmentations, same order.
+func TestLoaderShards(t *testing.T) {
+	ds := testDS()
+	cfg := LoaderConfig{Batch: 6, Workers: 2, Seed: 7, Shuffle: true, DropLast: true, Views: 2,
+		Pipeline: PaperPipeline(8, DefaultNorm("cifar10", 3))}
+	whole, err := NewLoader(ds, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := collect(t, whole, 2, 1)
+	for _, shards := range []int{2, 3} {
+		var parts [][]Batch
+		for r := 0; r < shards; r++ {
+			c := cfg
+			c.Shard, c.Shards = r, shards
+			l, err := NewLoader(ds, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.ShardBatch() != 6/shards || l.StepsPerEpoch() != whole.StepsPerEpoch() {
+				t.Fatalf("%d shards: %d images and %d steps", shards, l.ShardBatch(), l.StepsPerEpoch())
+			}
+			parts = append(parts, collect(t, l, 2, 1))
+		}
+		var got []Batch
+		for s := range want {
+			b := parts[0][s]
+			for r := 1; r < shards; r++ {
+				p := parts[r][s]
+				b.N += p.N
+				b.X[0] = append(append([]float32(nil), b.X[0]...), p.X[0]...)
+				b.X[1] = append(append([]float32(nil), b.X[1]...), p.X[1]...)
+				b.Labels = append(append([]int(nil), b.Labels...), p.Labels...)
+				b.Indices = append(append([]int(nil), b.Indices...), p.Indices...)
+			}
+			got = append(got, b)
+		}
+		if !sameBatches(got, want) {
+			t.Fatalf("%d shards side by side differ from the whole batches", shards)
+		}
+	}
+	for _, bad := range []struct{ batch, shard, shards int }{{6, 0, 4}, {6, 2, 2}, {6, -1, 2}} {
+		c := cfg
+		c.Batch, c.Shard, c.Shards = bad.batch, bad.shard, bad.shards
+		if _, err := NewLoader(ds, c); err == nil {
+			t.Fatalf("batch %d shard %d of %d accepted", bad.batch, bad.shard, bad.shards)
+		}
+	}
+}

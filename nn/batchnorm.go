@@ -35,6 +35,11 @@ type BatchNorm struct {
 	// residual branch, whose dy the shortcut still needs).
 	InPlaceGrad bool
 
+	// Sync, when set, makes training-mode statistics those of every
+	// data-parallel worker's batch together (synchronised batch norm; see
+	// batchnorm_sync.go). nil: this process's batch only.
+	Sync SyncFunc
+
 	training bool
 	be       ops.Backend
 	ops      map[ops.BNSpec]ops.BatchNorm
@@ -49,6 +54,8 @@ type bnSlot struct {
 	spec           ops.BNSpec
 	x, y           *tensor.Tensor
 	mean, variance *tensor.Tensor // batch statistics of the training forward
+	m              int            // values per channel behind them (all workers' with Sync)
+	synced         bool           // the statistics came from a synchronised forward
 	ready          bool           // a training forward waits for its backward
 }
 
@@ -111,16 +118,24 @@ func (b *BatchNorm) Forward(slot int, x *tensor.Tensor) (*tensor.Tensor, error) 
 		return s.y, nil
 	}
 	n := spec.N * spec.Spatial
-	if n < 2 {
+	if n < 2 && b.Sync == nil {
 		return nil, fmt.Errorf("nn: %s: training needs more than one value per channel, got input %v", b.name(), x.Shape)
 	}
 	s.mean = tensor.Ensure(s.mean, b.C)
 	s.variance = tensor.Ensure(s.variance, b.C)
-	if err := op.ForwardTrain(x.Data, b.Weight.Value.Data, b.Bias.Value.Data, s.y.Data, s.mean.Data, s.variance.Data); err != nil {
+	s.m, s.synced = n, b.Sync != nil
+	if s.synced {
+		if s.m, err = b.syncForward(x.Data, n, s.mean.Data, s.variance.Data); err != nil {
+			return nil, err
+		}
+		if err := op.ForwardInfer(x.Data, b.Weight.Value.Data, b.Bias.Value.Data, s.mean.Data, s.variance.Data, s.y.Data); err != nil {
+			return nil, fmt.Errorf("nn: %s synchronised training forward: %w", b.name(), err)
+		}
+	} else if err := op.ForwardTrain(x.Data, b.Weight.Value.Data, b.Bias.Value.Data, s.y.Data, s.mean.Data, s.variance.Data); err != nil {
 		return nil, fmt.Errorf("nn: %s training forward: %w", b.name(), err)
 	}
 	m := b.Momentum
-	unbias := float64(n) / float64(n-1)
+	unbias := float64(s.m) / float64(s.m-1)
 	rm, rv := b.RunningMean.Value.Data, b.RunningVar.Value.Data
 	for c := range b.C {
 		rm[c] = float32((1-m)*float64(rm[c]) + m*float64(s.mean.Data[c]))
@@ -150,7 +165,11 @@ func (b *BatchNorm) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error
 	}
 	b.dgamma = tensor.Ensure(b.dgamma, b.C)
 	b.dbeta = tensor.Ensure(b.dbeta, b.C)
-	if err := op.Backward(s.x.Data, b.Weight.Value.Data, s.mean.Data, s.variance.Data, dy.Data,
+	if s.synced {
+		if err := b.syncBackward(s.x.Data, dy.Data, s.spec.N*s.spec.Spatial, s.m, s.mean.Data, s.variance.Data, dx, b.dgamma, b.dbeta); err != nil {
+			return nil, err
+		}
+	} else if err := op.Backward(s.x.Data, b.Weight.Value.Data, s.mean.Data, s.variance.Data, dy.Data,
 		dx.Data, b.dgamma.Data, b.dbeta.Data); err != nil {
 		return nil, fmt.Errorf("nn: %s backward: %w", b.name(), err)
 	}

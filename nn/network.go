@@ -81,3 +81,35 @@ func (n *Network) ZeroGrad() {
 		n.Projector.ZeroGrad()
 	}
 }
+
+// BatchNorms lists every batch normalisation of the network: the
+// backbone's in torchvision's order (bn1, then each block's bn1, bn2, bn3
+// and downsample), then the projector's.
+func (n *Network) BatchNorms() []*BatchNorm {
+	var bns []*BatchNorm
+	if r := n.Backbone; r != nil {
+		if r.BN1 != nil {
+			bns = append(bns, r.BN1)
+		}
+		for _, stage := range r.Stages {
+			for _, l := range stage {
+				switch b := l.(type) {
+				case *BasicBlock:
+					bns = append(bns, b.BN1, b.BN2)
+					if b.DownBN != nil {
+						bns = append(bns, b.DownBN)
+					}
+				case *Bottleneck:
+					bns = append(bns, b.BN1, b.BN2, b.BN3)
+					if b.DownBN != nil {
+						bns = append(bns, b.DownBN)
+					}
+				}
+			}
+		}
+	}
+	if n.Projector != nil {
+		bns = append(bns, n.Projector.BNs...)
+	}
+	return bns
+}

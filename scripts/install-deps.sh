@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages corinfomax needs (oneDNN for the engine, the
-# Fashion-MNIST dataset for the demo), with sudo when not root. Idempotent:
-# packages already present are left alone.
+# Installs the Debian packages corinfomax needs (oneDNN for the engine, Open
+# MPI for data-parallel training, the Fashion-MNIST dataset for the demo),
+# with sudo when not root. Idempotent: packages already present are left
+# alone.
 set -euo pipefail
 # The Go in /usr/local/go (go.dev/dl) wins over an older one on PATH, as in
 # the Makefile.
 export PATH="/usr/local/go/bin:$PATH"
-pkgs=(libdnnl-dev dataset-fashion-mnist gcc pkg-config)
+pkgs=(libdnnl-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist gcc pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -81,6 +81,10 @@ type Config struct {
 	Out       string `json:"out"`
 	Version   string `json:"version"`
 	CkptEvery int    `json:"checkpoint_every_steps"`
+	// SyncBN computes the batch-norm statistics over the global batch of
+	// all data-parallel ranks (synchronised batch norm); off, each rank
+	// normalises with its own slice, as PyTorch's DDP does.
+	SyncBN bool `json:"sync_bn,omitempty"`
 }
 
 // FromRecipe returns the configuration a recipe and a method give before any

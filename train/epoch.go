@@ -25,6 +25,12 @@ func (t *Trainer) endEpoch(ctx context.Context, secs float64, imgs int) error {
 	if secs > 0 {
 		rec["images_per_sec"] = float64(imgs) / secs
 	}
+	if g := t.step1.Grads; g != nil && g.Calls > 0 {
+		// Data-parallel: the gradient all-reduce of the epoch's steps.
+		rec["allreduce"] = map[string]any{"ranks": t.comm.Size(), "bytes_per_step": g.Bytes / int64(g.Calls),
+			"seconds_per_step": g.Seconds / float64(g.Calls)}
+		g.Bytes, g.Seconds, g.Calls = 0, 0, 0
+	}
 	if sp, source, err := t.spectrum(); err == nil {
 		rec["spectrum"] = map[string]any{"below_1e-8": sp.Below1e8, "above_1e-1": sp.Above1e1,
 			"effective_rank": sp.EffectiveRank, "dim": len(sp.Eigenvalues), "source": source}
@@ -32,7 +38,7 @@ func (t *Trainer) endEpoch(ctx context.Context, secs float64, imgs int) error {
 	} else {
 		fmt.Fprintf(t.log, "warning: epoch %d: spectrum: %v\n", epoch, err)
 	}
-	if t.cfg.KNNEvery > 0 && t.train.NumClasses() > 0 && (epoch%t.cfg.KNNEvery == 0 || epoch == t.cfg.Epochs) {
+	if t.lead && t.cfg.KNNEvery > 0 && t.train.NumClasses() > 0 && (epoch%t.cfg.KNNEvery == 0 || epoch == t.cfg.Epochs) {
 		res, err := t.onlineKNN(ctx)
 		switch {
 		case err != nil:
@@ -113,6 +119,9 @@ func (t *Trainer) onlineKNN(ctx context.Context) ([]eval.KNNResult, error) {
 // writeReport draws RUNDIR/report.png: loss curves, online kNN accuracy,
 // and the last eigenvalue spectrum.
 func (t *Trainer) writeReport() error {
+	if !t.lead {
+		return nil
+	}
 	h := t.history
 	var loss, knn []report.Series
 	for _, name := range h.Order {

@@ -115,7 +115,13 @@ func jsonKind(v any) string {
 	}
 }
 
+// write appends rec to the file; a log without a path (the ranks other
+// than 0 of a data-parallel run) only keeps it.
 func (m *metricsLog) write(rec map[string]any) error {
+	if m.path == "" {
+		m.recs = append(m.recs, rec)
+		return nil
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encoding a metrics record: %w", err)

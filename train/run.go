@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/corinfomax/corinfomax/data"
+	"github.com/corinfomax/corinfomax/dist"
 	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/nn"
 	"github.com/corinfomax/corinfomax/ops"
@@ -58,7 +59,14 @@ type Trainer struct {
 	history                  history
 	lastLoss                 float64
 	saved                    snapshot // state rolled back by --on-nan skip
+
+	comm dist.Comm // the data-parallel ranks (dist.Local for one process)
+	lead bool      // rank 0: writes the run directory and the log
 }
+
+// checkEvery is how often (in steps) the ranks of a data-parallel run
+// compare their weights.
+const checkEvery = 50
 
 // Run trains according to cfg (validated), writing into cfg.Out, and
 // resumes from cfg.Out's checkpoint when resume is true (start from
@@ -66,21 +74,50 @@ type Trainer struct {
 // log. On cancellation of ctx it finishes the current step, writes a
 // checkpoint and returns ErrInterrupted.
 func Run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Summary, error) {
+	return RunDistributed(ctx, dist.Local{}, cfg, resume, log)
+}
+
+// RunDistributed is Run on the ranks of comm, data-parallel: every rank
+// calls it with the same cfg. cfg.Batch is the global batch per view; each
+// rank trains on its Batch/Size slice of every batch (data.LoaderConfig
+// Shard), the objective sees the global batch (ssl's Gather), the parameter
+// gradients are summed over the ranks before every update, and with
+// cfg.SyncBN the batch-norm statistics are global too: N ranks then compute
+// what one process computes on the whole batch. Rank 0 alone writes the run
+// directory (checkpoints, metrics, report, online kNN) and the log; every
+// rank reads the checkpoint to resume, so the run directory must be on a
+// file system all ranks see. Every checkEvery steps the ranks compare a
+// checksum of their weights. An error on one rank returns on that rank
+// only: the caller must end the job (comm.Abort), since the other ranks
+// wait in a collective.
+func RunDistributed(ctx context.Context, comm dist.Comm, cfg Config, resume bool, log io.Writer) (*Summary, error) {
+	if comm == nil {
+		comm = dist.Local{}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := ensureWritable(cfg.Out); err != nil {
-		return nil, err
+	if n := comm.Size(); cfg.Batch%n != 0 {
+		return nil, cfgErr("batch", "%d (the global batch per view) is not a multiple of the %d ranks: each rank takes an equal slice", cfg.Batch, n)
 	}
-	unlock, err := lockRunDir(cfg.Out)
-	if err != nil {
-		return nil, err
+	lead := comm.Rank() == 0
+	if lead {
+		if err := ensureWritable(cfg.Out); err != nil {
+			return nil, err
+		}
+		unlock, err := lockRunDir(cfg.Out)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		removeStaleTemps(cfg.Out, log)
+	} else {
+		log = io.Discard
 	}
-	defer unlock()
-	removeStaleTemps(cfg.Out, log)
 
-	t := &Trainer{cfg: cfg, dir: model.RunDir(cfg.Out), log: log}
+	t := &Trainer{cfg: cfg, dir: model.RunDir(cfg.Out), log: log, comm: comm, lead: lead}
 	var ck *runState
+	var err error
 	if resume && !t.dir.HasCheckpoint() {
 		fmt.Fprintf(log, "no checkpoint in %s yet (the run stopped before its first one): starting from scratch with the flags given\n", cfg.Out)
 		resume = false
@@ -95,8 +132,10 @@ func Run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Summary,
 		return nil, err
 	}
 	defer t.be.Close()
-	if err := writeJSONAtomic(t.dir.Config(), t.cfg); err != nil {
-		return nil, err
+	if lead {
+		if err := writeJSONAtomic(t.dir.Config(), t.cfg); err != nil {
+			return nil, err
+		}
 	}
 	// The whole loop runs on one OS thread whose compute threads are bound
 	// to cores (ops.OnComputeThread): unbound, the step time of a process
@@ -105,6 +144,10 @@ func Run(ctx context.Context, cfg Config, resume bool, log io.Writer) (*Summary,
 	err = ops.OnComputeThread(t.be, func(binding string) error {
 		if binding != "" {
 			fmt.Fprintf(t.log, "compute threads: %s\n", binding)
+		}
+		if comm.Size() > 1 {
+			fmt.Fprintf(t.log, "data-parallel on %d ranks: %d images per rank and view of each batch of %d; batch norm %s\n",
+				comm.Size(), cfg.Batch/comm.Size(), cfg.Batch, map[bool]string{true: "synchronised over the ranks", false: "per rank"}[cfg.SyncBN])
 		}
 		var err error
 		sum, err = t.run(ctx)
@@ -132,7 +175,7 @@ func (t *Trainer) setup(ck *runState) error {
 		return err
 	}
 	t.loader, err = data.NewLoader(ds, data.LoaderConfig{Batch: cfg.Batch, Workers: cfg.Workers, Seed: cfg.Seed,
-		Shuffle: cfg.Shuffle, DropLast: true, Views: 2, Pipeline: pipe})
+		Shuffle: cfg.Shuffle, DropLast: true, Views: 2, Pipeline: pipe, Shard: t.comm.Rank(), Shards: t.comm.Size()})
 	if err != nil {
 		return fmt.Errorf("building the data loader: %w", err)
 	}
@@ -156,14 +199,24 @@ func (t *Trainer) build(ck *runState) error {
 	if t.net, err = model.NewNetwork(t.be, t.spec, rng); err != nil {
 		return err
 	}
-	if t.method, err = newMethod(cfg); err != nil {
+	if t.method, err = newMethod(cfg, t.comm); err != nil {
 		return err
 	}
 	if t.opt, err = NewOptimizer(cfg, t.net.Params()); err != nil {
 		return err
 	}
 	t.step1 = NewStep(t.net, t.method, t.opt)
-	if t.metrics, err = openMetrics(t.dir.Metrics(), ck); err != nil {
+	if t.comm.Size() > 1 {
+		t.step1.Grads = dist.NewGradReducer(t.comm, 0)
+		if cfg.SyncBN {
+			for _, b := range t.net.BatchNorms() {
+				b.Sync = t.comm.AllreduceSum64
+			}
+		}
+	}
+	if !t.lead {
+		t.metrics = &metricsLog{}
+	} else if t.metrics, err = openMetrics(t.dir.Metrics(), ck); err != nil {
 		return err
 	}
 	switch {
@@ -181,11 +234,59 @@ func (t *Trainer) build(ck *runState) error {
 }
 
 // newMethod builds cfg's objective, its W-MSE splits seeded by the run's
-// seed.
-func newMethod(cfg *Config) (ssl.Method, error) {
+// seed, gathering z over comm's ranks when there are several.
+func newMethod(cfg *Config, comm dist.Comm) (ssl.Method, error) {
 	opts := cfg.MethodOpts.Clone()
 	opts.Seed = cfg.Seed
+	if comm != nil && comm.Size() > 1 {
+		opts.Gather = gatherOver(comm)
+	}
 	return ssl.New(cfg.Method, opts)
+}
+
+// gatherOver is the ssl.GatherFunc of comm: it concatenates the ranks' z in
+// rank order (the order of the global batch's slices).
+func gatherOver(comm dist.Comm) ssl.GatherFunc {
+	return func(z []float32, n, d int) ([]float32, int, func(gAll, g []float32), error) {
+		all := make([]float32, comm.Size()*len(z))
+		if err := comm.Allgather32(z, all); err != nil {
+			return nil, 0, nil, err
+		}
+		off := comm.Rank() * n * d
+		return all, comm.Size() * n, func(gAll, g []float32) { copy(g, gAll[off:off+n*d]) }, nil
+	}
+}
+
+// agreeToStop reports whether any rank's ctx is cancelled, so that every
+// rank stops after the same step (one all-reduce of one value).
+func (t *Trainer) agreeToStop(ctx context.Context) (bool, error) {
+	if t.comm.Size() == 1 {
+		return ctx.Err() != nil, nil
+	}
+	flag := []float64{0}
+	if ctx.Err() != nil {
+		flag[0] = 1
+	}
+	if err := t.comm.AllreduceSum64(flag); err != nil {
+		return false, fmt.Errorf("step %d: agreeing on an interruption: %w", t.step+1, err)
+	}
+	return flag[0] > 0, nil
+}
+
+// checkRanks stops a data-parallel run whose ranks' weights differ.
+func (t *Trainer) checkRanks() error {
+	if t.comm.Size() == 1 {
+		return nil
+	}
+	ps := t.net.Params()
+	ts := make([][]float32, len(ps))
+	for i, p := range ps {
+		ts[i] = p.Value.Data
+	}
+	if err := dist.CheckSame(t.comm, ts, "weights"); err != nil {
+		return fmt.Errorf("after step %d: %w", t.step, err)
+	}
+	return nil
 }
 
 func (t *Trainer) run(ctx context.Context) (*Summary, error) {
@@ -198,6 +299,9 @@ func (t *Trainer) run(ctx context.Context) (*Summary, error) {
 	t.prog = newProgress(t.log, total, t.step)
 	defer t.prog.Finish()
 	sched := cfg.schedule(spe)
+	if err := t.checkRanks(); err != nil {
+		return nil, err
+	}
 	var imgs int
 	start := time.Now()
 	for ; t.epoch < cfg.Epochs; t.epoch++ {
@@ -211,7 +315,12 @@ func (t *Trainer) run(ctx context.Context) (*Summary, error) {
 			if cfg.MaxSteps > 0 && t.step >= cfg.MaxSteps {
 				break
 			}
-			if ctx.Err() != nil {
+			stop, err := t.agreeToStop(ctx)
+			if err != nil {
+				it.Close()
+				return nil, err
+			}
+			if stop {
 				it.Close()
 				return t.interrupt()
 			}
@@ -231,9 +340,15 @@ func (t *Trainer) run(ctx context.Context) (*Summary, error) {
 			}
 			t.step++
 			t.stepInEpoch++
-			imgs += 2 * b.N
-			epochImgs += 2 * b.N
-			ips := float64(2*b.N) / time.Since(stepStart).Seconds()
+			imgs += 2 * cfg.Batch
+			epochImgs += 2 * cfg.Batch
+			ips := float64(2*cfg.Batch) / time.Since(stepStart).Seconds()
+			if t.step%checkEvery == 0 {
+				if err := t.checkRanks(); err != nil {
+					it.Close()
+					return nil, err
+				}
+			}
 			if skippedStep {
 				t.skipped++
 			} else {

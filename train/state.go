@@ -20,8 +20,12 @@ func (t *Trainer) save() error {
 	return t.saveAt(model.Position{Epoch: t.epoch, StepInEpoch: t.stepInEpoch, Step: t.step, Skipped: t.skipped})
 }
 
-// saveAt writes the checkpoint recording the position pos.
+// saveAt writes the checkpoint recording the position pos (rank 0 only:
+// the other ranks of a data-parallel run hold the same state).
 func (t *Trainer) saveAt(pos model.Position) error {
+	if !t.lead {
+		return nil
+	}
 	cfg, err := json.Marshal(t.cfg)
 	if err != nil {
 		return fmt.Errorf("encoding the configuration: %w", err)

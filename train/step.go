@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/corinfomax/corinfomax/dist"
 	"github.com/corinfomax/corinfomax/nn"
 	"github.com/corinfomax/corinfomax/optim"
 	"github.com/corinfomax/corinfomax/ssl"
@@ -27,6 +28,9 @@ type Step struct {
 	Net    *nn.Network
 	Method ssl.Method
 	Opt    optim.Optimizer
+	// Grads, when set, sums the parameter gradients over the ranks of a
+	// data-parallel run between the backward passes and the update.
+	Grads *dist.GradReducer
 
 	g [2]*tensor.Tensor
 	z [2]*tensor.Tensor
@@ -79,6 +83,16 @@ func (s *Step) Run(step int, x [2]*tensor.Tensor, lr float64) (ssl.Result, error
 	for v := 0; v < 2; v++ {
 		if err := s.Net.Backward(v, s.g[v]); err != nil {
 			return res, fmt.Errorf("step %d: backward pass of view %d: %w", step, v+1, err)
+		}
+	}
+	if s.Grads != nil {
+		ps := s.Net.Params()
+		gs := make([][]float32, len(ps))
+		for i, p := range ps {
+			gs[i] = p.Grad.Data
+		}
+		if err := s.Grads.SumAll(gs); err != nil {
+			return res, fmt.Errorf("step %d: %w", step, err)
 		}
 	}
 	if name, ok := firstNonFinite(s.Net.Params(), true); !ok {

@@ -78,6 +78,7 @@ func bindSettings(fs *pflag.FlagSet, c *train.Config) {
 	fs.StringVar(&c.Init, "init", c.Init, "start from the weights of FILE.safetensors (the optimizer starts fresh)")
 	fs.StringVar(&c.Out, "out", c.Out, "run directory (config.json, metrics.jsonl, checkpoint.safetensors, report.png)")
 	fs.IntVar(&c.CkptEvery, "checkpoint-every", c.CkptEvery, "also checkpoint every N steps (0: once per epoch)")
+	fs.BoolVar(&c.SyncBN, "sync-bn", c.SyncBN, "under mpirun: batch-norm statistics over the global batch of all ranks (default: each rank's own slice)")
 }
 
 // backendHelp lists the registered backends for help texts.
@@ -284,7 +285,36 @@ metrics.jsonl, checkpoint.safetensors (every epoch and on Ctrl-C) and report.png
 			if err != nil {
 				return err
 			}
-			sum, err := train.Run(cmd.Context(), cfg, f.resume, os.Stderr)
+			comm, err := openComm()
+			if err != nil {
+				return err
+			}
+			sum, err := train.RunDistributed(cmd.Context(), comm, cfg, f.resume, os.Stderr)
+			var ce *train.ConfigError
+			if comm.Size() > 1 && errors.As(err, &ce) {
+				// A setting refused before training: the same on every rank.
+				_ = comm.Close()
+				if comm.Rank() != 0 {
+					os.Exit(2)
+				}
+				return err
+			}
+			if comm.Size() > 1 {
+				if err != nil && !errors.Is(err, train.ErrInterrupted) {
+					// The other ranks wait in a collective: end the job.
+					fmt.Fprintf(os.Stderr, "corinfomax: rank %d of %d: %v\n", comm.Rank(), comm.Size(), err)
+					comm.Abort(1)
+				}
+				if cerr := comm.Close(); cerr != nil && err == nil {
+					err = cerr
+				}
+				if comm.Rank() != 0 { // rank 0 reports for the job
+					if errors.Is(err, train.ErrInterrupted) {
+						return nil
+					}
+					return err
+				}
+			}
 			if errors.Is(err, train.ErrInterrupted) {
 				fmt.Fprintf(os.Stderr, "interrupted at step %d: checkpoint saved; continue with:\n  corinfomax pretrain --out %s --resume\n", sum.Steps, cfg.Out)
 				return nil

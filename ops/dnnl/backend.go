@@ -97,6 +97,11 @@ func NewWithOptions(o ops.BackendOptions) (*Backend, error) {
 	threads := o.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
+		// Ranks of one MPI job sharing this machine's CPUs (mpirun
+		// --bind-to none) split them rather than each taking all.
+		if _, size := localRank(); size > 1 && threads >= 2*size {
+			threads /= size
+		}
 	}
 	prec, err := ops.ParsePrecision(string(o.Precision))
 	if err != nil {

@@ -45,6 +45,12 @@ func (b *Backend) BindThreads() string {
 	if len(cpus) < b.threads {
 		return fmt.Sprintf("not bound: %d threads on %d CPUs", b.threads, len(cpus))
 	}
+	// Ranks of one MPI job on this machine whose CPU sets overlap (mpirun
+	// --bind-to none) take disjoint CPUs, in local-rank order. (Bound by
+	// mpirun, each rank's set holds only its own cores.)
+	if r, size := localRank(); size > 1 && len(cpus) >= size*b.threads {
+		cpus = cpus[r*b.threads:]
+	}
 	cpus = cpus[:b.threads]
 	ci := make([]C.int, len(cpus))
 	for i, c := range cpus {
@@ -116,4 +122,18 @@ func (b *Backend) threadAffinity() []int {
 		r[i] = int(c)
 	}
 	return r
+}
+
+// localRank returns this process's rank among the processes of its MPI job
+// on this machine and their number, from the variables Open MPI's launcher
+// (mpirun, or srun through PMIx) sets; 0, 1 outside such a job.
+func localRank() (rank, size int) {
+	for _, v := range [][2]string{{"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"}, {"PMIX_LOCAL_RANK", "PMIX_LOCAL_SIZE"}} {
+		r, err1 := strconv.Atoi(os.Getenv(v[0]))
+		n, err2 := strconv.Atoi(os.Getenv(v[1]))
+		if err1 == nil && err2 == nil && n > 0 && r >= 0 && r < n {
+			return r, n
+		}
+	}
+	return 0, 1
 }
