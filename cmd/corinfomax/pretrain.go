@@ -274,11 +274,17 @@ Every recipe uses SGD momentum 0.9, weight decay 1e-4, a cosine schedule from a
 warm-up start of 0.003; method options other than CorInfoMax's take the defaults
 shown below under every recipe. The run directory gets config.json,
 metrics.jsonl, checkpoint.safetensors (every epoch and on Ctrl-C) and report.png.
---resume continues from the checkpoint exactly where it stopped.`,
+--resume continues from the checkpoint exactly where it stopped.
+
+Started by mpirun (or srun --mpi=pmix) the command trains one model on all the
+processes, data-parallel: --batch stays the global batch per view (each rank takes
+its slice), gradients are summed over the ranks, rank 0 writes the run directory,
+and --sync-bn makes the batch-norm statistics global.`,
 		Example: `  corinfomax pretrain --out runs/fm --epochs 5
   corinfomax pretrain --data cifar10:~/data/cifar-10-batches-bin --recipe cifar10 --width 16 --epochs 100 --out runs/c10
   corinfomax pretrain --method vicreg --out runs/vicreg --max-steps 100 --log-every 1
-  corinfomax pretrain --out runs/fm --resume`,
+  corinfomax pretrain --out runs/fm --resume
+  mpirun -np 2 corinfomax pretrain --out runs/fm2 --threads 1 --sync-bn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.resolve(cmd.Flags())
