@@ -25,7 +25,10 @@ func mpirun(t *testing.T, n int) []string {
 	if _, err := exec.LookPath("mpirun"); err != nil {
 		t.Fatalf("mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev): %v", err)
 	}
-	return []string{"mpirun", "-np", strconv.Itoa(n), "--oversubscribe", "--allow-run-as-root", "--bind-to", "none"}
+	// Single-copy shared memory (CMA) needs ptrace rights some containers
+	// lack; the copy-in/copy-out path works everywhere.
+	return []string{"mpirun", "-np", strconv.Itoa(n), "--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
+		"--mca", "btl_vader_single_copy_mechanism", "none"}
 }
 
 // stepLosses returns the loss of every step record of a run's metrics.jsonl.
