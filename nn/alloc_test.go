@@ -25,6 +25,11 @@ type nopBN struct{ nopOp }
 func (nopBN) Backward(x, g, mean, variance, dy, dx, dg, db []float32) error {
 	return nil
 }
+func (nopBN) Sums(x, shift []float32, s1, s2 []float64) error           { return nil }
+func (nopBN) GradSums(x, mean, dy []float32, sdy, sdyx []float64) error { return nil }
+func (nopBN) BackwardGiven(x, g, mean, v, dy []float32, sdy, sdyx []float64, m int, dx []float32) error {
+	return nil
+}
 
 func (nopBackend) Name() string                                               { return "nop" }
 func (nopBackend) Threads() int                                               { return 1 }

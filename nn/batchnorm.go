@@ -125,7 +125,7 @@ func (b *BatchNorm) Forward(slot int, x *tensor.Tensor) (*tensor.Tensor, error) 
 	s.variance = tensor.Ensure(s.variance, b.C)
 	s.m, s.synced = n, b.Sync != nil
 	if s.synced {
-		if s.m, err = b.syncForward(x.Data, n, s.mean.Data, s.variance.Data); err != nil {
+		if s.m, err = b.syncForward(op, x.Data, n, s.mean.Data, s.variance.Data); err != nil {
 			return nil, err
 		}
 		if err := op.ForwardInfer(x.Data, b.Weight.Value.Data, b.Bias.Value.Data, s.mean.Data, s.variance.Data, s.y.Data); err != nil {
@@ -166,7 +166,7 @@ func (b *BatchNorm) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error
 	b.dgamma = tensor.Ensure(b.dgamma, b.C)
 	b.dbeta = tensor.Ensure(b.dbeta, b.C)
 	if s.synced {
-		if err := b.syncBackward(s.x.Data, dy.Data, s.spec.N*s.spec.Spatial, s.m, s.mean.Data, s.variance.Data, dx, b.dgamma, b.dbeta); err != nil {
+		if err := b.syncBackward(op, s.x.Data, dy.Data, s.m, s.mean.Data, s.variance.Data, dx, b.dgamma, b.dbeta); err != nil {
 			return nil, err
 		}
 	} else if err := op.Backward(s.x.Data, b.Weight.Value.Data, s.mean.Data, s.variance.Data, dy.Data,

@@ -166,6 +166,62 @@ func CheckBNBackward[T Float](s BNSpec, x, gamma, mean, variance, dy, dx, dgamma
 	)
 }
 
+// CheckBNSums checks the arguments of BatchNorm.Sums: s is valid, x has
+// N*Spatial*C values, shift, s1 and s2 C.
+func CheckBNSums[T Float](s BNSpec, x, shift []T, s1, s2 []float64) error {
+	const op = "BatchNorm.Sums"
+	if err := s.Validate(); err != nil {
+		return invalidSpec(op, err)
+	}
+	return firstErr(
+		checkLen(op, "x", x, s.N*s.Spatial*s.C),
+		checkLen(op, "shift", shift, s.C),
+		checkLen(op, "s1", s1, s.C),
+		checkLen(op, "s2", s2, s.C),
+	)
+}
+
+// CheckBNGradSums checks the arguments of BatchNorm.GradSums: s is valid, x
+// and dy have N*Spatial*C values, mean, sdy and sdyx C.
+func CheckBNGradSums[T Float](s BNSpec, x, mean, dy []T, sdy, sdyx []float64) error {
+	const op = "BatchNorm.GradSums"
+	if err := s.Validate(); err != nil {
+		return invalidSpec(op, err)
+	}
+	n := s.N * s.Spatial * s.C
+	return firstErr(
+		checkLen(op, "x", x, n),
+		checkLen(op, "mean", mean, s.C),
+		checkLen(op, "dy", dy, n),
+		checkLen(op, "sdy", sdy, s.C),
+		checkLen(op, "sdyx", sdyx, s.C),
+	)
+}
+
+// CheckBNBackwardGiven checks the arguments of BatchNorm.BackwardGiven: s
+// is valid, x, dy and dx have N*Spatial*C values, gamma, mean, variance,
+// sdy and sdyx C, and m is at least 1.
+func CheckBNBackwardGiven[T Float](s BNSpec, x, gamma, mean, variance, dy []T, sdy, sdyx []float64, m int, dx []T) error {
+	const op = "BatchNorm.BackwardGiven"
+	if err := s.Validate(); err != nil {
+		return invalidSpec(op, err)
+	}
+	if m < 1 {
+		return fmt.Errorf("ops: %s: %d values per channel", op, m)
+	}
+	n := s.N * s.Spatial * s.C
+	return firstErr(
+		checkLen(op, "x", x, n),
+		checkLen(op, "gamma", gamma, s.C),
+		checkLen(op, "mean", mean, s.C),
+		checkLen(op, "variance", variance, s.C),
+		checkLen(op, "dy", dy, n),
+		checkLen(op, "sdy", sdy, s.C),
+		checkLen(op, "sdyx", sdyx, s.C),
+		checkLen(op, "dx", dx, n),
+	)
+}
+
 // checkWorkspace checks that ws has exactly wsBytes bytes.
 func checkWorkspace(op string, ws []byte, wsBytes int) error {
 	if len(ws) != wsBytes {

@@ -95,6 +95,23 @@ type BatchNorm interface {
 	// ForwardTrain; it writes dx, dgamma and dbeta (each skipped when nil).
 	// dx may alias dy.
 	Backward(x, gamma, mean, variance, dy, dx, dgamma, dbeta []float32) error
+
+	// The pieces of the training pass that data-parallel workers combine
+	// (synchronised batch norm: the workers add up their sums, normalise
+	// with ForwardInfer and differentiate with BackwardGiven).
+
+	// Sums writes, per channel, s1 = sum(x - shift) and s2 = sum((x -
+	// shift)^2) over the N*Spatial rows, accumulated in float64. The shift
+	// (length C, e.g. the running mean) keeps s2 - s1^2/M well conditioned.
+	Sums(x, shift []float32, s1, s2 []float64) error
+	// GradSums writes, per channel, sdy = sum(dy) and sdyx = sum(dy * (x -
+	// mean)), accumulated in float64.
+	GradSums(x, mean, dy []float32, sdy, sdyx []float64) error
+	// BackwardGiven writes the training-mode input gradient from sums over
+	// m values per channel (every worker's): with inv = 1/sqrt(variance +
+	// eps), dx = gamma*inv*(dy - sdy/m - (x - mean)*inv^2*sdyx/m). dx may
+	// alias dy.
+	BackwardGiven(x, gamma, mean, variance, dy []float32, sdy, sdyx []float64, m int, dx []float32) error
 }
 
 // PoolSpec describes max pooling over NHWC input (e.g. the ImageNet stem's

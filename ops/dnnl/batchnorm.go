@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/corinfomax/corinfomax/ops"
 )
@@ -91,6 +92,60 @@ func (n *batchNorm) Backward(x, gamma, mean, variance, dy, dx, dgamma, dbeta []f
 		fp(dbeta))
 	if st != C.dnnl_success {
 		return n.b.fail("batch norm backward", st)
+	}
+	return nil
+}
+
+// dp is the C pointer of a float64 slice (nil for an empty one).
+func dp(x []float64) *C.double {
+	if len(x) == 0 {
+		return nil
+	}
+	return (*C.double)(unsafe.Pointer(&x[0]))
+}
+
+// Sums writes the shifted channel sums of x: s1 = sum(x - shift), s2 =
+// sum((x - shift)^2), in float64.
+func (n *batchNorm) Sums(x, shift []float32, s1, s2 []float64) error {
+	if n.p == nil {
+		return errClosed
+	}
+	if err := ops.CheckBNSums(n.spec, x, shift, s1, s2); err != nil {
+		return err
+	}
+	if st := C.gd_bn_sums(n.p, fp(x), fp(shift), dp(s1), dp(s2)); st != C.dnnl_success {
+		return n.b.fail("batch norm sums", st)
+	}
+	return nil
+}
+
+// GradSums writes sdy = sum(dy) and sdyx = sum(dy * (x - mean)) per
+// channel, in float64.
+func (n *batchNorm) GradSums(x, mean, dy []float32, sdy, sdyx []float64) error {
+	if n.p == nil {
+		return errClosed
+	}
+	if err := ops.CheckBNGradSums(n.spec, x, mean, dy, sdy, sdyx); err != nil {
+		return err
+	}
+	if st := C.gd_bn_grad_sums(n.p, fp(x), fp(mean), fp(dy), dp(sdy), dp(sdyx)); st != C.dnnl_success {
+		return n.b.fail("batch norm gradient sums", st)
+	}
+	return nil
+}
+
+// BackwardGiven writes the training-mode dx from sums over m values per
+// channel; dx may alias dy.
+func (n *batchNorm) BackwardGiven(x, gamma, mean, variance, dy []float32, sdy, sdyx []float64, m int, dx []float32) error {
+	if n.p == nil {
+		return errClosed
+	}
+	if err := ops.CheckBNBackwardGiven(n.spec, x, gamma, mean, variance, dy, sdy, sdyx, m, dx); err != nil {
+		return err
+	}
+	st := C.gd_bn_backward_given(n.p, fp(x), fp(gamma), fp(mean), fp(variance), fp(dy), dp(sdy), dp(sdyx), C.long(m), fp(dx))
+	if st != C.dnnl_success {
+		return n.b.fail("batch norm backward from given sums", st)
 	}
 	return nil
 }

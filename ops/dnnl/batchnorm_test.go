@@ -58,7 +58,36 @@ func TestBatchNormMatchesRef(t *testing.T) {
 		assertClose(t, name+" dx", dx, dxRef)
 		assertClose(t, name+" dgamma", dgamma, dgRef)
 		assertClose(t, name+" dbeta", dbeta, dbRef)
+
+		// The synchronised pieces: sums, gradient sums, and the input
+		// gradient from given sums (here one worker's: it must equal
+		// Backward's).
+		shift := randn(r, s.C, 1, 2)
+		s1, s2, s1Ref, s2Ref := make([]float64, s.C), make([]float64, s.C), make([]float64, s.C), make([]float64, s.C)
+		mustNoErr(t, "dnnl Sums", op.Sums(x, shift, s1, s2))
+		mustNoErr(t, "ref Sums", want.Sums(x, shift, s1Ref, s2Ref))
+		assertClose64(t, name+" s1", s1, s1Ref)
+		assertClose64(t, name+" s2", s2, s2Ref)
+		g1, g2, g1Ref, g2Ref := make([]float64, s.C), make([]float64, s.C), make([]float64, s.C), make([]float64, s.C)
+		mustNoErr(t, "dnnl GradSums", op.GradSums(x, meanRef, dy, g1, g2))
+		mustNoErr(t, "ref GradSums", want.GradSums(x, meanRef, dy, g1Ref, g2Ref))
+		assertClose64(t, name+" sum dy", g1, g1Ref)
+		assertClose64(t, name+" sum dy*(x-mean)", g2, g2Ref)
+		dxg := garbage(n)
+		mustNoErr(t, "dnnl BackwardGiven", op.BackwardGiven(x, gamma, meanRef, varRef, dy, g1Ref, g2Ref, s.N*s.Spatial, dxg))
+		assertClose(t, name+" dx from given sums", dxg, dxRef)
 	}
+}
+
+// assertClose64 compares float64 sums at float32 precision (the inputs
+// are float32; the accumulation orders differ).
+func assertClose64(t *testing.T, what string, got, want []float64) {
+	t.Helper()
+	g, w := make([]float32, len(got)), make([]float32, len(want))
+	for i := range got {
+		g[i], w[i] = float32(got[i]), float32(want[i])
+	}
+	assertClose(t, what, g, w)
 }
 
 // TestBatchNormNoHiddenState runs two training passes before both backward

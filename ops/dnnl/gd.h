@@ -76,6 +76,10 @@ dnnl_status_t gd_bn_forward_infer(gd_bn *bn, float *x, float *gamma, float *beta
 	float *var, float *y);
 dnnl_status_t gd_bn_backward(gd_bn *bn, float *x, float *gamma, float *mean, float *var, float *dy,
 	float *dx, float *dgamma, float *dbeta);
+dnnl_status_t gd_bn_sums(gd_bn *bn, float *x, float *shift, double *s1, double *s2);
+dnnl_status_t gd_bn_grad_sums(gd_bn *bn, float *x, float *mean, float *dy, double *sdy, double *sdyx);
+dnnl_status_t gd_bn_backward_given(gd_bn *bn, float *x, float *gamma, float *mean, float *var, float *dy,
+	double *sdy, double *sdyx, long m, float *dx);
 void gd_bn_destroy(gd_bn *bn);
 
 // Pooling over NHWC input: max (with workspace) or average.

@@ -275,3 +275,69 @@ dnnl_status_t gd_bn_backward(gd_bn *bn, float *x, float *gamma, float *mean, flo
 	}
 	return dnnl_success;
 }
+
+// The pieces of a synchronised (data-parallel) batch norm: the workers add
+// up these sums between the calls.
+
+// gd_bn_sums writes s1 = sum(x - shift), s2 = sum((x - shift)^2) per channel.
+dnnl_status_t gd_bn_sums(gd_bn *bn, float *x, float *shift, double *s1, double *s2) {
+	gd_set_threads(bn->ctx);
+	const int c = bn->c, nt = bn->nt;
+	const long rows = bn->rows;
+	const int cs = bn->cs;
+	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * cs;
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num();
+		long lo, hi;
+		row_range(rows, t, nt, &lo, &hi);
+		sums_shifted(x, c, lo, hi, shift, a1 + (size_t)t * cs, a2 + (size_t)t * cs);
+	}
+	reduce(a1, nt, c, cs, s1);
+	reduce(a2, nt, c, cs, s2);
+	return dnnl_success;
+}
+
+// gd_bn_grad_sums writes sdy = sum(dy), sdyx = sum(dy * (x - mean)).
+dnnl_status_t gd_bn_grad_sums(gd_bn *bn, float *x, float *mean, float *dy, double *sdy, double *sdyx) {
+	gd_set_threads(bn->ctx);
+	const int c = bn->c, nt = bn->nt;
+	const long rows = bn->rows;
+	const int cs = bn->cs;
+	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * cs;
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num();
+		long lo, hi;
+		row_range(rows, t, nt, &lo, &hi);
+		sums_bwd(x, dy, c, lo, hi, mean, a1 + (size_t)t * cs, a2 + (size_t)t * cs);
+	}
+	reduce(a1, nt, c, cs, sdy);
+	reduce(a2, nt, c, cs, sdyx);
+	return dnnl_success;
+}
+
+// gd_bn_backward_given writes dx from sums over m values per channel:
+// dx = gamma*inv*(dy - sdy/m - (x - mean)*inv^2*sdyx/m), inv = 1/sqrt(var + eps).
+dnnl_status_t gd_bn_backward_given(gd_bn *bn, float *x, float *gamma, float *mean, float *var, float *dy,
+	double *sdy, double *sdyx, long m, float *dx) {
+	gd_set_threads(bn->ctx);
+	const int c = bn->c, nt = bn->nt;
+	const long rows = bn->rows;
+	float *ca = bn->coef, *cb = ca + c, *cc = cb + c;
+	for (int k = 0; k < c; k++) {
+		double inv = 1.0 / sqrt((double)var[k] + (double)bn->eps);
+		double gi = gamma[k] * inv;
+		ca[k] = (float)gi;
+		cb[k] = (float)(-gi * inv * inv * sdyx[k] / m);
+		cc[k] = (float)(-gi * sdy[k] / m);
+	}
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num();
+		long lo, hi;
+		row_range(rows, t, nt, &lo, &hi);
+		bwd_apply(x, dy, dx, c, lo, hi, mean, ca, cb, cc);
+	}
+	return dnnl_success;
+}

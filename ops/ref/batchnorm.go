@@ -160,3 +160,79 @@ func BatchNormBackward[T Float](s ops.BNSpec, x, gamma, mean, variance, dy, dx, 
 	}
 	return nil
 }
+
+// Sums writes the shifted channel sums of x (BatchNormSums).
+func (b *batchNorm) Sums(x, shift []float32, s1, s2 []float64) error {
+	return BatchNormSums(b.spec, x, shift, s1, s2)
+}
+
+// GradSums writes the channel sums of a backward pass (BatchNormGradSums).
+func (b *batchNorm) GradSums(x, mean, dy []float32, sdy, sdyx []float64) error {
+	return BatchNormGradSums(b.spec, x, mean, dy, sdy, sdyx)
+}
+
+// BackwardGiven writes dx from given sums (BatchNormBackwardGiven).
+func (b *batchNorm) BackwardGiven(x, gamma, mean, variance, dy []float32, sdy, sdyx []float64, m int, dx []float32) error {
+	return BatchNormBackwardGiven(b.spec, x, gamma, mean, variance, dy, sdy, sdyx, m, dx)
+}
+
+// BatchNormSums writes, for x viewed as [N*Spatial, C],
+//
+//	s1[c] = sum_r (x[r,c] - shift[c]),  s2[c] = sum_r (x[r,c] - shift[c])^2
+func BatchNormSums[T Float](s ops.BNSpec, x, shift []T, s1, s2 []float64) error {
+	if err := ops.CheckBNSums(s, x, shift, s1, s2); err != nil {
+		return err
+	}
+	clear(s1)
+	clear(s2)
+	for r := range s.N * s.Spatial {
+		for c, v := range x[r*s.C:][:s.C] {
+			d := float64(v) - float64(shift[c])
+			s1[c] += d
+			s2[c] += d * d
+		}
+	}
+	return nil
+}
+
+// BatchNormGradSums writes, for x and dy viewed as [N*Spatial, C],
+//
+//	sdy[c] = sum_r dy[r,c],  sdyx[c] = sum_r dy[r,c] * (x[r,c] - mean[c])
+func BatchNormGradSums[T Float](s ops.BNSpec, x, mean, dy []T, sdy, sdyx []float64) error {
+	if err := ops.CheckBNGradSums(s, x, mean, dy, sdy, sdyx); err != nil {
+		return err
+	}
+	clear(sdy)
+	clear(sdyx)
+	for r := range s.N * s.Spatial {
+		xr, dr := x[r*s.C:][:s.C], dy[r*s.C:][:s.C]
+		for c, v := range xr {
+			d := float64(dr[c])
+			sdy[c] += d
+			sdyx[c] += d * (float64(v) - float64(mean[c]))
+		}
+	}
+	return nil
+}
+
+// BatchNormBackwardGiven writes the training-mode input gradient from sums
+// over m values per channel (BatchNormBackward's formula with sdy for
+// dbeta and sdyx*inv for dgamma):
+//
+//	inv[c]  = 1 / sqrt(variance[c] + eps)
+//	dx[r,c] = gamma[c]*inv[c] * (dy[r,c] - sdy[c]/m - (x[r,c]-mean[c])*inv[c]^2*sdyx[c]/m)
+func BatchNormBackwardGiven[T Float](s ops.BNSpec, x, gamma, mean, variance, dy []T, sdy, sdyx []float64, m int, dx []T) error {
+	if err := ops.CheckBNBackwardGiven(s, x, gamma, mean, variance, dy, sdy, sdyx, m, dx); err != nil {
+		return err
+	}
+	fm := float64(m)
+	for r := range s.N * s.Spatial {
+		xr, dr, or := x[r*s.C:][:s.C], dy[r*s.C:][:s.C], dx[r*s.C:][:s.C]
+		for c, v := range xr {
+			inv := 1 / math.Sqrt(float64(variance[c])+float64(s.Eps))
+			d := float64(v) - float64(mean[c])
+			or[c] = T(float64(gamma[c]) * inv * (float64(dr[c]) - sdy[c]/fm - d*inv*inv*sdyx[c]/fm))
+		}
+	}
+	return nil
+}
