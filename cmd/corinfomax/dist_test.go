@@ -256,3 +256,26 @@ func TestDataParallelMissingData(t *testing.T) {
 		t.Fatalf("exit %d, want a failure naming %s:\n%s", r.code, missing, r.stderr)
 	}
 }
+
+// TestDataParallelResumesOneProcessRun: a run started on one process
+// continues under mpirun on 2 ranks from its checkpoint, to the end.
+func TestDataParallelResumesOneProcessRun(t *testing.T) {
+	spec := tinyData(t, 40)
+	out := filepath.Join(t.TempDir(), "run")
+	if r := run(t, tinyArgs(spec, out, "--epochs", "2")...); r.code != 0 {
+		t.Fatalf("one process: exit %d\n%s", r.code, r.stderr)
+	}
+	if pos := position(t, out); pos != 10 {
+		t.Fatalf("one process ended at step %d, want 10", pos)
+	}
+	r := start(t, mpirun(t, 2), tinyArgs(spec, out, "--epochs", "4", "--resume")...).wait(t, 2*time.Minute)
+	if r.code != 0 {
+		t.Fatalf("2 ranks --resume: exit %d\n%s", r.code, r.stderr)
+	}
+	if pos := position(t, out); pos != 20 {
+		t.Fatalf("the resumed run ended at step %d, want 20", pos)
+	}
+	if steps := metricsSteps(t, out); len(steps) != 20 || steps[19] != 20 {
+		t.Fatalf("metrics.jsonl has step records %v, want 1..20 once each", steps)
+	}
+}
