@@ -181,23 +181,17 @@ static void reduce(const double *acc, int nt, int c, int cs, double *out) {
 		for (int k = 0; k < c; k++) out[k] += acc[(size_t)t * cs + k];
 }
 
+static void bn_sums(gd_bn *bn, const float *x, const float *shift, double *s1, double *s2);
+
 dnnl_status_t gd_bn_forward_train(gd_bn *bn, float *x, float *gamma, float *beta, float *y,
 	float *mean, float *var) {
 	gd_set_threads(bn->ctx);
 	const int c = bn->c, nt = bn->nt;
 	const long rows = bn->rows;
 	const int cs = bn->cs;
-	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * cs, *s1 = a2 + (size_t)nt * cs, *s2 = s1 + cs;
+	double *s1 = bn->acc + (size_t)2 * nt * cs, *s2 = s1 + cs;
 	const float *shift = x; // the first row
-#pragma omp parallel num_threads(nt)
-	{
-		int t = omp_get_thread_num();
-		long lo, hi;
-		row_range(rows, t, nt, &lo, &hi);
-		sums_shifted(x, c, lo, hi, shift, a1 + (size_t)t * cs, a2 + (size_t)t * cs);
-	}
-	reduce(a1, nt, c, cs, s1);
-	reduce(a2, nt, c, cs, s2);
+	bn_sums(bn, x, shift, s1, s2);
 	float *a = bn->coef;
 	for (int k = 0; k < c; k++) {
 		double m = s1[k] / rows;
@@ -234,57 +228,12 @@ dnnl_status_t gd_bn_forward_infer(gd_bn *bn, float *x, float *gamma, float *beta
 	return dnnl_success;
 }
 
-// Training-mode backward: with M rows, inv = 1/sqrt(var + eps) and
-// xhat = (x - mean) * inv, dbeta = sum dy, dgamma = sum dy * xhat and
-// dx = gamma * inv * (dy - dbeta / M - xhat * dgamma / M).
-dnnl_status_t gd_bn_backward(gd_bn *bn, float *x, float *gamma, float *mean, float *var, float *dy,
-	float *dx, float *dgamma, float *dbeta) {
-	gd_set_threads(bn->ctx);
-	const int c = bn->c, nt = bn->nt;
+// bn_sums writes s1 = sum(x - shift), s2 = sum((x - shift)^2) per channel:
+// each thread sums its rows into its own partials, then they are added in
+// thread order.
+static void bn_sums(gd_bn *bn, const float *x, const float *shift, double *s1, double *s2) {
+	const int c = bn->c, nt = bn->nt, cs = bn->cs;
 	const long rows = bn->rows;
-	const int cs = bn->cs;
-	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * cs, *sdy = a2 + (size_t)nt * cs, *sdyx = sdy + cs;
-#pragma omp parallel num_threads(nt)
-	{
-		int t = omp_get_thread_num();
-		long lo, hi;
-		row_range(rows, t, nt, &lo, &hi);
-		sums_bwd(x, dy, c, lo, hi, mean, a1 + (size_t)t * cs, a2 + (size_t)t * cs);
-	}
-	reduce(a1, nt, c, cs, sdy);
-	reduce(a2, nt, c, cs, sdyx);
-	float *ca = bn->coef, *cb = ca + c, *cc = cb + c;
-	for (int k = 0; k < c; k++) {
-		double inv = 1.0 / sqrt((double)var[k] + (double)bn->eps);
-		double dg = sdyx[k] * inv; // sum dy * xhat
-		if (dbeta) dbeta[k] = (float)sdy[k];
-		if (dgamma) dgamma[k] = (float)dg;
-		double gi = gamma[k] * inv;
-		ca[k] = (float)gi;
-		cb[k] = (float)(-gi * inv * dg / rows);
-		cc[k] = (float)(-gi * sdy[k] / rows);
-	}
-	if (dx) {
-#pragma omp parallel num_threads(nt)
-		{
-			int t = omp_get_thread_num();
-			long lo, hi;
-			row_range(rows, t, nt, &lo, &hi);
-			bwd_apply(x, dy, dx, c, lo, hi, mean, ca, cb, cc);
-		}
-	}
-	return dnnl_success;
-}
-
-// The pieces of a synchronised (data-parallel) batch norm: the workers add
-// up these sums between the calls.
-
-// gd_bn_sums writes s1 = sum(x - shift), s2 = sum((x - shift)^2) per channel.
-dnnl_status_t gd_bn_sums(gd_bn *bn, float *x, float *shift, double *s1, double *s2) {
-	gd_set_threads(bn->ctx);
-	const int c = bn->c, nt = bn->nt;
-	const long rows = bn->rows;
-	const int cs = bn->cs;
 	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * cs;
 #pragma omp parallel num_threads(nt)
 	{
@@ -295,15 +244,12 @@ dnnl_status_t gd_bn_sums(gd_bn *bn, float *x, float *shift, double *s1, double *
 	}
 	reduce(a1, nt, c, cs, s1);
 	reduce(a2, nt, c, cs, s2);
-	return dnnl_success;
 }
 
-// gd_bn_grad_sums writes sdy = sum(dy), sdyx = sum(dy * (x - mean)).
-dnnl_status_t gd_bn_grad_sums(gd_bn *bn, float *x, float *mean, float *dy, double *sdy, double *sdyx) {
-	gd_set_threads(bn->ctx);
-	const int c = bn->c, nt = bn->nt;
+// bn_grad_sums writes sdy = sum(dy), sdyx = sum(dy * (x - mean)) per channel.
+static void bn_grad_sums(gd_bn *bn, const float *x, const float *mean, const float *dy, double *sdy, double *sdyx) {
+	const int c = bn->c, nt = bn->nt, cs = bn->cs;
 	const long rows = bn->rows;
-	const int cs = bn->cs;
 	double *a1 = bn->acc, *a2 = a1 + (size_t)nt * cs;
 #pragma omp parallel num_threads(nt)
 	{
@@ -314,24 +260,28 @@ dnnl_status_t gd_bn_grad_sums(gd_bn *bn, float *x, float *mean, float *dy, doubl
 	}
 	reduce(a1, nt, c, cs, sdy);
 	reduce(a2, nt, c, cs, sdyx);
-	return dnnl_success;
 }
 
-// gd_bn_backward_given writes dx from sums over m values per channel:
-// dx = gamma*inv*(dy - sdy/m - (x - mean)*inv^2*sdyx/m), inv = 1/sqrt(var + eps).
-dnnl_status_t gd_bn_backward_given(gd_bn *bn, float *x, float *gamma, float *mean, float *var, float *dy,
-	double *sdy, double *sdyx, long m, float *dx) {
-	gd_set_threads(bn->ctx);
+// bn_dx writes dx = gamma*inv*(dy - sdy/m - xhat*dgamma/m) with inv =
+// 1/sqrt(var + eps), xhat = (x - mean)*inv and dgamma = sdyx*inv, from sums
+// over m values per channel; it also writes dgamma and dbeta (= sdy) when
+// they are not NULL, and skips dx when it is NULL.
+static void bn_dx(gd_bn *bn, const float *x, const float *gamma, const float *mean, const float *var,
+	const float *dy, const double *sdy, const double *sdyx, long m, float *dx, float *dgamma, float *dbeta) {
 	const int c = bn->c, nt = bn->nt;
 	const long rows = bn->rows;
 	float *ca = bn->coef, *cb = ca + c, *cc = cb + c;
 	for (int k = 0; k < c; k++) {
 		double inv = 1.0 / sqrt((double)var[k] + (double)bn->eps);
+		double dg = sdyx[k] * inv; // sum dy * xhat
+		if (dbeta) dbeta[k] = (float)sdy[k];
+		if (dgamma) dgamma[k] = (float)dg;
 		double gi = gamma[k] * inv;
 		ca[k] = (float)gi;
-		cb[k] = (float)(-gi * inv * inv * sdyx[k] / m);
+		cb[k] = (float)(-gi * inv * dg / m);
 		cc[k] = (float)(-gi * sdy[k] / m);
 	}
+	if (!dx) return;
 #pragma omp parallel num_threads(nt)
 	{
 		int t = omp_get_thread_num();
@@ -339,5 +289,38 @@ dnnl_status_t gd_bn_backward_given(gd_bn *bn, float *x, float *gamma, float *mea
 		row_range(rows, t, nt, &lo, &hi);
 		bwd_apply(x, dy, dx, c, lo, hi, mean, ca, cb, cc);
 	}
+}
+
+// Training-mode backward: with M rows, inv = 1/sqrt(var + eps) and
+// xhat = (x - mean) * inv, dbeta = sum dy, dgamma = sum dy * xhat and
+// dx = gamma * inv * (dy - dbeta / M - xhat * dgamma / M).
+dnnl_status_t gd_bn_backward(gd_bn *bn, float *x, float *gamma, float *mean, float *var, float *dy,
+	float *dx, float *dgamma, float *dbeta) {
+	gd_set_threads(bn->ctx);
+	double *sdy = bn->acc + (size_t)2 * bn->nt * bn->cs, *sdyx = sdy + bn->cs;
+	bn_grad_sums(bn, x, mean, dy, sdy, sdyx);
+	bn_dx(bn, x, gamma, mean, var, dy, sdy, sdyx, bn->rows, dx, dgamma, dbeta);
+	return dnnl_success;
+}
+
+// The pieces of a synchronised (data-parallel) batch norm: the workers add
+// up the sums between the calls.
+
+dnnl_status_t gd_bn_sums(gd_bn *bn, float *x, float *shift, double *s1, double *s2) {
+	gd_set_threads(bn->ctx);
+	bn_sums(bn, x, shift, s1, s2);
+	return dnnl_success;
+}
+
+dnnl_status_t gd_bn_grad_sums(gd_bn *bn, float *x, float *mean, float *dy, double *sdy, double *sdyx) {
+	gd_set_threads(bn->ctx);
+	bn_grad_sums(bn, x, mean, dy, sdy, sdyx);
+	return dnnl_success;
+}
+
+dnnl_status_t gd_bn_backward_given(gd_bn *bn, float *x, float *gamma, float *mean, float *var, float *dy,
+	double *sdy, double *sdyx, long m, float *dx) {
+	gd_set_threads(bn->ctx);
+	bn_dx(bn, x, gamma, mean, var, dy, sdy, sdyx, m, dx, NULL, NULL);
 	return dnnl_success;
 }
