@@ -177,23 +177,21 @@ func (c *Comm) AllreduceSum64(buf []float64) error {
 
 // Allgather32 concatenates the ranks' local into all, in rank order.
 func (c *Comm) Allgather32(local, all []float32) error {
-	if len(all) != c.size*len(local) {
-		return fmt.Errorf("mpi: allgather of %d values on %d ranks into %d", len(local), c.size, len(all))
-	}
-	if len(local) == 0 {
-		return nil
-	}
-	n, err := count("allgather", len(local))
-	if err != nil {
-		return err
-	}
-	return c.call("MPI_Allgather", func() C.int {
-		return C.gm_allgather_f32((*C.float)(&local[0]), n, (*C.float)(&all[0]))
+	return allgather(c, local, all, func(l, a unsafe.Pointer, n C.int) C.int {
+		return C.gm_allgather_f32((*C.float)(l), n, (*C.float)(a))
 	})
 }
 
 // AllgatherUint64 concatenates the ranks' local into all, in rank order.
 func (c *Comm) AllgatherUint64(local, all []uint64) error {
+	return allgather(c, local, all, func(l, a unsafe.Pointer, n C.int) C.int {
+		return C.gm_allgather_u64((*C.ulonglong)(l), n, (*C.ulonglong)(a))
+	})
+}
+
+// allgather checks the lengths and runs f, the MPI_Allgather of one type,
+// on the first elements of local and all.
+func allgather[T any](c *Comm, local, all []T, f func(l, a unsafe.Pointer, n C.int) C.int) error {
 	if len(all) != c.size*len(local) {
 		return fmt.Errorf("mpi: allgather of %d values on %d ranks into %d", len(local), c.size, len(all))
 	}
@@ -204,9 +202,7 @@ func (c *Comm) AllgatherUint64(local, all []uint64) error {
 	if err != nil {
 		return err
 	}
-	return c.call("MPI_Allgather", func() C.int {
-		return C.gm_allgather_u64((*C.ulonglong)(&local[0]), n, (*C.ulonglong)(&all[0]))
-	})
+	return c.call("MPI_Allgather", func() C.int { return f(unsafe.Pointer(&local[0]), unsafe.Pointer(&all[0]), n) })
 }
 
 // Bcast copies root's buf to every rank.
