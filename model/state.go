@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,8 @@ type State struct {
 	// running state.
 	Optimizer   []optim.StateTensor
 	MethodState []ssl.StateTensor
+	// Probe is the online linear probe's state by name (nil without one).
+	Probe map[string][]float32
 }
 
 // Save writes net's weights and st to path atomically: a crash leaves the
@@ -56,6 +59,11 @@ func Save(path string, net *nn.Network, st *State) error {
 	for _, s := range st.MethodState {
 		f.Tensors = append(f.Tensors, &checkpoint.Tensor{Name: MethodPrefix + s.Name, DType: "F64",
 			Shape: append([]int(nil), s.Shape...), F64: append([]float64(nil), s.Data...)})
+	}
+	for _, name := range sortedKeys(st.Probe) {
+		d := st.Probe[name]
+		f.Tensors = append(f.Tensors, &checkpoint.Tensor{Name: ProbePrefix + name, DType: "F32",
+			Shape: []int{len(d)}, F32: append([]float32(nil), d...)})
 	}
 	spec, err := json.Marshal(st.Spec)
 	if err != nil {
@@ -136,6 +144,14 @@ func Read(path string) (*Checkpoint, error) {
 				return nil, fmt.Errorf("%s: tensor %s has dtype %s, want F32", p, ct.Name, ct.DType)
 			}
 			c.Optimizer = append(c.Optimizer, optim.StateTensor{Name: strings.TrimPrefix(ct.Name, OptimizerPrefix), Data: ct.F32})
+		case strings.HasPrefix(ct.Name, ProbePrefix):
+			if ct.DType != "F32" {
+				return nil, fmt.Errorf("%s: tensor %s has dtype %s, want F32", p, ct.Name, ct.DType)
+			}
+			if c.Probe == nil {
+				c.Probe = map[string][]float32{}
+			}
+			c.Probe[strings.TrimPrefix(ct.Name, ProbePrefix)] = ct.F32
 		case strings.HasPrefix(ct.Name, MethodPrefix):
 			if ct.DType != "F64" {
 				return nil, fmt.Errorf("%s: tensor %s has dtype %s, want F64", p, ct.Name, ct.DType)
@@ -150,4 +166,15 @@ func Read(path string) (*Checkpoint, error) {
 // LoadWeights copies the checkpoint's weights into net (see LoadWeights).
 func (c *Checkpoint) LoadWeights(net *nn.Network, opt LoadOptions) error {
 	return LoadWeights(c.File, c.Path, net, opt)
+}
+
+// sortedKeys returns the keys of m in order (tensors are written in a
+// fixed order).
+func sortedKeys(m map[string][]float32) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -26,8 +26,9 @@ const (
 
 // Name prefixes of the training-state tensors stored beside the weights.
 const (
-	OptimizerPrefix = "optimizer." // float32 optimizer state (momentum buffers, ...)
-	MethodPrefix    = "method."    // float64 running state of the SSL method
+	OptimizerPrefix = "optimizer."    // float32 optimizer state (momentum buffers, ...)
+	MethodPrefix    = "method."       // float64 running state of the SSL method
+	ProbePrefix     = "online_probe." // float32 weights and momentum of the online linear probe
 )
 
 // FormatVersion is the value of MetaFormat this code writes.
@@ -120,7 +121,8 @@ func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptio
 	}
 	if !opt.AllowUnknown {
 		for _, t := range f.Tensors {
-			if !known[t.Name] && !strings.HasPrefix(t.Name, OptimizerPrefix) && !strings.HasPrefix(t.Name, MethodPrefix) {
+			if !known[t.Name] && !strings.HasPrefix(t.Name, OptimizerPrefix) && !strings.HasPrefix(t.Name, MethodPrefix) &&
+				!strings.HasPrefix(t.Name, ProbePrefix) {
 				return fmt.Errorf("%s: tensor %s is not part of this model (different architecture?)", path, t.Name)
 			}
 		}

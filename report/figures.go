@@ -35,7 +35,7 @@ func TrainingReport(path string, loss []Series, knn []Series, spectrum []float64
 	if err != nil {
 		return fmt.Errorf("report %s: loss panel: %w", path, err)
 	}
-	knnTitle := "online kNN top-1"
+	knnTitle := "online top-1 (kNN, linear probe)"
 	if len(knn) == 0 {
 		knnTitle += " (no data)"
 	}

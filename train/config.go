@@ -85,6 +85,10 @@ type Config struct {
 	// all data-parallel ranks (synchronised batch norm); off, each rank
 	// normalises with its own slice, as PyTorch's DDP does.
 	SyncBN bool `json:"sync_bn,omitempty"`
+	// OnlineProbe trains a linear classifier on the detached backbone
+	// features of the first view during pretraining (eval.OnlineLinear)
+	// and logs its test top-1 every epoch; it needs labels.
+	OnlineProbe bool `json:"online_probe,omitempty"`
 }
 
 // FromRecipe returns the configuration a recipe and a method give before any

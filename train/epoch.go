@@ -38,8 +38,34 @@ func (t *Trainer) endEpoch(ctx context.Context, secs float64, imgs int) error {
 	} else {
 		fmt.Fprintf(t.log, "warning: epoch %d: spectrum: %v\n", epoch, err)
 	}
+	// The test features, computed once for the probe and the kNN.
+	var test *testFeatures
+	testSet := func() (*testFeatures, error) {
+		if test == nil {
+			f, err := t.testFeatures(ctx)
+			if err != nil {
+				return nil, err
+			}
+			test = f
+		}
+		return test, nil
+	}
+	if t.probe != nil {
+		tf, err := testSet()
+		var top1 float64
+		if err == nil {
+			top1, err = t.probe.Top1(tf.feats, len(tf.labels), tf.labels)
+		}
+		if err != nil {
+			fmt.Fprintf(t.log, "warning: epoch %d: online probe evaluation skipped: %v\n", epoch, err)
+		} else {
+			rec["online_probe"] = map[string]any{"top1": top1, "test_images": len(tf.labels)}
+			t.history.Probe = append(t.history.Probe, probePoint{Epoch: epoch, Top1: top1})
+			t.prog.Note(fmt.Sprintf("epoch %d: online probe top-1 %.2f%% (%d test images)", epoch, top1, len(tf.labels)))
+		}
+	}
 	if t.lead && t.cfg.KNNEvery > 0 && t.train.NumClasses() > 0 && (epoch%t.cfg.KNNEvery == 0 || epoch == t.cfg.Epochs) {
-		res, err := t.onlineKNN(ctx)
+		res, err := t.onlineKNN(ctx, testSet)
 		switch {
 		case err != nil:
 			fmt.Fprintf(t.log, "warning: epoch %d: online kNN skipped: %v\n", epoch, err)
@@ -95,24 +121,40 @@ func (t *Trainer) spectrum() (eval.SpectrumSummary, string, error) {
 	return sp, "last_batch", err
 }
 
-// onlineKNN measures weighted kNN top-1 of the backbone features: the first
-// KNNTrain training images as the memory bank, the first KNNTest test
-// images as queries (normalised only).
-func (t *Trainer) onlineKNN(ctx context.Context) ([]eval.KNNResult, error) {
+// testFeatures are the backbone features of the first KNNTest test images
+// (normalised only), for the online kNN and probe.
+type testFeatures struct {
+	feats  []float32
+	labels []int
+}
+
+func (t *Trainer) testFeatures(ctx context.Context) (*testFeatures, error) {
 	defer t.net.SetTraining(true)
 	test, err := data.Open(t.cfg.Data, data.Test, data.OpenOptions{Limit: t.cfg.KNNTest})
 	if err != nil {
 		return nil, fmt.Errorf("no labelled test split: %w", err)
 	}
+	f, l, _, err := model.Features(ctx, t.net, test, t.cfg.Size, t.norm, model.Backbone, t.cfg.KNNTest, 256)
+	if err != nil {
+		return nil, err
+	}
+	return &testFeatures{feats: f, labels: l}, nil
+}
+
+// onlineKNN measures weighted kNN top-1 of the backbone features: the first
+// KNNTrain training images as the memory bank, the test features of
+// testSet as queries.
+func (t *Trainer) onlineKNN(ctx context.Context, testSet func() (*testFeatures, error)) ([]eval.KNNResult, error) {
+	defer t.net.SetTraining(true)
+	test, err := testSet()
+	if err != nil {
+		return nil, err
+	}
 	trF, trL, dim, err := model.Features(ctx, t.net, t.train, t.cfg.Size, t.norm, model.Backbone, t.cfg.KNNTrain, 256)
 	if err != nil {
 		return nil, err
 	}
-	teF, teL, _, err := model.Features(ctx, t.net, test, t.cfg.Size, t.norm, model.Backbone, t.cfg.KNNTest, 256)
-	if err != nil {
-		return nil, err
-	}
-	return eval.KNN(trF, trL, teF, teL, dim, eval.KNNConfig{Ks: []int{20, 200}, Temperature: 0.07,
+	return eval.KNN(trF, trL, test.feats, test.labels, dim, eval.KNNConfig{Ks: []int{20, 200}, Temperature: 0.07,
 		NumClasses: t.train.NumClasses()})
 }
 
@@ -138,6 +180,14 @@ func (t *Trainer) writeReport() error {
 		if len(s.X) > 0 {
 			knn = append(knn, s)
 		}
+	}
+	if len(h.Probe) > 0 {
+		s := report.Series{Name: "online probe"}
+		for _, p := range h.Probe {
+			s.X = append(s.X, float64(p.Epoch))
+			s.Y = append(s.Y, p.Top1)
+		}
+		knn = append(knn, s)
 	}
 	return report.TrainingReport(t.dir.Report(), loss, knn, h.Spectrum)
 }

@@ -168,7 +168,14 @@ type history struct {
 	Comps    map[string][]float64
 	Order    []string
 	KNN      []knnPoint
+	Probe    []probePoint
 	Spectrum []float64
+}
+
+// probePoint is the online probe's test top-1 after an epoch.
+type probePoint struct {
+	Epoch int
+	Top1  float64
 }
 
 type knnPoint struct {
@@ -208,6 +215,12 @@ func (m *metricsLog) history() history {
 					}
 				}
 				h.KNN = append(h.KNN, p)
+			}
+			if pr, ok := rec["online_probe"].(map[string]any); ok {
+				epoch, _ := rec["epoch"].(float64)
+				if v, ok := pr["top1"].(float64); ok {
+					h.Probe = append(h.Probe, probePoint{Epoch: int(epoch), Top1: v})
+				}
 			}
 		}
 	}

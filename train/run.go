@@ -11,6 +11,7 @@ import (
 
 	"github.com/corinfomax/corinfomax/data"
 	"github.com/corinfomax/corinfomax/dist"
+	"github.com/corinfomax/corinfomax/eval"
 	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/nn"
 	"github.com/corinfomax/corinfomax/ops"
@@ -59,6 +60,8 @@ type Trainer struct {
 	history                  history
 	lastLoss                 float64
 	saved                    snapshot // state rolled back by --on-nan skip
+
+	probe *eval.OnlineLinear // --online-probe (rank 0 only), else nil
 
 	comm dist.Comm // the data-parallel ranks (dist.Local for one process)
 	lead bool      // rank 0: writes the run directory and the log
@@ -206,6 +209,17 @@ func (t *Trainer) build(ck *runState) error {
 		return err
 	}
 	t.step1 = NewStep(t.net, t.method, t.opt)
+	if cfg.OnlineProbe && t.lead {
+		if t.train.NumClasses() < 2 {
+			return cfgErr("online_probe", "needs a labelled dataset: %s has no labels", cfg.Data)
+		}
+		// Its own random source: the probe changes nothing else of the run.
+		if t.probe, err = eval.NewOnlineLinear(t.net.Backbone.FeatureDim(), t.train.NumClasses(),
+			rand.New(rand.NewSource(cfg.Seed^0x70726f6265))); err != nil {
+			return err
+		}
+		t.step1.KeepFeatures = true
+	}
 	if t.comm.Size() > 1 {
 		t.step1.Grads = dist.NewGradReducer(t.comm, 0)
 		if cfg.SyncBN {
@@ -431,6 +445,11 @@ func (t *Trainer) trainStep(b *data.Batch, lr float64) (ssl.Result, bool, error)
 	res, err := t.step1.Run(step, x, lr)
 	switch {
 	case err == nil:
+		if t.probe != nil {
+			if _, err := t.probe.Step(t.step1.Features().Data, b.N, b.Labels); err != nil {
+				return res, false, fmt.Errorf("step %d: %w", step, err)
+			}
+		}
 		return res, false, nil
 	case isDivergence(err) && skip:
 		fmt.Fprintf(t.log, "skipping step %d: %v\n", step, err)

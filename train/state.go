@@ -35,6 +35,9 @@ func (t *Trainer) saveAt(pos model.Position) error {
 	if s, ok := t.method.(ssl.Stateful); ok {
 		st.MethodState = s.State()
 	}
+	if t.probe != nil {
+		st.Probe = t.probe.State()
+	}
 	if err := model.Save(t.dir.Checkpoint(), t.net, st); err != nil {
 		return fmt.Errorf("saving the checkpoint at step %d (the previous checkpoint, if any, is intact; "+
 			"resume from it with --resume once the disk has room): %w", t.step, err)
@@ -90,6 +93,13 @@ func (rs *runState) restore(t *Trainer) error {
 	if st, ok := t.method.(ssl.Stateful); ok && len(ck.MethodState) > 0 { // none before the first step
 		if err := st.SetState(ck.MethodState); err != nil {
 			return fmt.Errorf("%s: %s state: %w", ck.Path, t.cfg.Method, err)
+		}
+	}
+	if t.probe != nil {
+		if ck.Probe == nil {
+			fmt.Fprintf(t.log, "the checkpoint has no online probe (the run started without --online-probe): a new probe starts now\n")
+		} else if err := t.probe.SetState(ck.Probe); err != nil {
+			return fmt.Errorf("%s: %w", ck.Path, err)
 		}
 	}
 	t.epoch, t.stepInEpoch, t.step, t.skipped = rs.Pos.Epoch, rs.Pos.StepInEpoch, rs.Pos.Step, rs.Pos.Skipped

@@ -31,6 +31,11 @@ type Step struct {
 	// Grads, when set, sums the parameter gradients over the ranks of a
 	// data-parallel run between the backward passes and the update.
 	Grads *dist.GradReducer
+	// KeepFeatures makes Run copy the first view's backbone features (for
+	// the online probe; Features returns them).
+	KeepFeatures bool
+
+	h0 *tensor.Tensor
 
 	g [2]*tensor.Tensor
 	z [2]*tensor.Tensor
@@ -62,11 +67,15 @@ func (e *DivergenceError) Unwrap() error { return e.Err }
 func (s *Step) Run(step int, x [2]*tensor.Tensor, lr float64) (ssl.Result, error) {
 	s.Net.ZeroGrad()
 	for v := 0; v < 2; v++ {
-		_, zv, err := s.Net.Forward(v, x[v])
+		hv, zv, err := s.Net.Forward(v, x[v])
 		if err != nil {
 			return ssl.Result{}, fmt.Errorf("step %d: forward pass of view %d: %w", step, v+1, err)
 		}
 		s.z[v] = zv
+		if v == 0 && s.KeepFeatures {
+			s.h0 = tensor.Ensure(s.h0, hv.Shape...)
+			copy(s.h0.Data, hv.Data)
+		}
 	}
 	n, d := s.z[0].Shape[0], s.z[0].Shape[1]
 	s.g[0] = tensor.Ensure(s.g[0], n, d)
@@ -106,6 +115,10 @@ func (s *Step) Run(step int, x [2]*tensor.Tensor, lr float64) (ssl.Result, error
 	}
 	return res, nil
 }
+
+// Features returns the first view's backbone features of the last step
+// (nil unless KeepFeatures is set).
+func (s *Step) Features() *tensor.Tensor { return s.h0 }
 
 // Z returns view v's (0 or 1) projector output of the last step.
 func (s *Step) Z(v int) *tensor.Tensor { return s.z[v] }

@@ -78,6 +78,7 @@ func bindSettings(fs *pflag.FlagSet, c *train.Config) {
 	fs.StringVar(&c.Init, "init", c.Init, "start from the weights of FILE.safetensors (the optimizer starts fresh)")
 	fs.StringVar(&c.Out, "out", c.Out, "run directory (config.json, metrics.jsonl, checkpoint.safetensors, report.png)")
 	fs.IntVar(&c.CkptEvery, "checkpoint-every", c.CkptEvery, "also checkpoint every N steps (0: once per epoch)")
+	fs.BoolVar(&c.OnlineProbe, "online-probe", c.OnlineProbe, "train a linear classifier on the detached backbone features during pretraining and log its test top-1 every epoch (needs labels)")
 	fs.BoolVar(&c.SyncBN, "sync-bn", c.SyncBN, "under mpirun: batch-norm statistics over the global batch of all ranks (default: each rank's own slice)")
 }
 
