@@ -14,9 +14,11 @@ import (
 // SGD. Its test accuracy tracks the representation without a separate
 // evaluation run.
 //
-// The optimizer follows solo-learn's online classifier: SGD with momentum
-// 0.9, learning rate 0.1 (its `classifier_lr`), no weight decay; we keep the
-// rate constant (solo-learn schedules it with the backbone's).
+// The optimizer follows solo-learn's online classifier: learning rate 0.1
+// (`classifier_lr: 0.1` in its CIFAR pretraining configs, e.g.
+// scripts/pretrain/cifar/barlow.yaml), no weight decay; we use SGD with
+// momentum 0.9 at a constant rate, where solo-learn uses the backbone's
+// optimizer and schedule.
 type OnlineLinear struct {
 	Dim, Classes int
 	LR, Momentum float64
