@@ -80,6 +80,46 @@ func (e *Encoder) FeatureDim() int { return e.Net.Backbone.FeatureDim() }
 // EmbedImage returns the backbone features of one image, resized to the
 // training size and normalised with the training constants.
 func (e *Encoder) EmbedImage(img image.Image) ([]float32, error) {
+	x, err := e.input(img)
+	if err != nil {
+		return nil, err
+	}
+	e.Net.SetTraining(false)
+	h, err := e.Net.Backbone.Forward(0, x)
+	if err != nil {
+		return nil, err
+	}
+	return append([]float32(nil), h.Data...), nil
+}
+
+// Classify returns the class a fine-tuned network (a checkpoint with a
+// classification head, `corinfomax finetune`) gives one image and the
+// logits of every class.
+func (e *Encoder) Classify(img image.Image) (int, []float32, error) {
+	if e.Net.Head == nil {
+		return 0, nil, fmt.Errorf("%s has no classification head (a pretrained network: fine-tune it with corinfomax finetune)", e.Path)
+	}
+	x, err := e.input(img)
+	if err != nil {
+		return 0, nil, err
+	}
+	e.Net.SetTraining(false)
+	_, z, err := e.Net.Forward(0, x)
+	if err != nil {
+		return 0, nil, err
+	}
+	logits := append([]float32(nil), z.Data...)
+	best := 0
+	for k, v := range logits {
+		if v > logits[best] {
+			best = k
+		}
+	}
+	return best, logits, nil
+}
+
+// input resizes and normalises img into a 1 x Size x Size x C tensor.
+func (e *Encoder) input(img image.Image) (*tensor.Tensor, error) {
 	c := e.Spec.InChannels
 	if e.Size < 1 || len(e.Norm.Mean) != c || len(e.Norm.Std) != c {
 		return nil, fmt.Errorf("%s: the checkpoint has no image size or normalisation metadata", e.Path)
@@ -98,12 +138,7 @@ func (e *Encoder) EmbedImage(img image.Image) ([]float32, error) {
 			x.Data[i*3+ch] = (v/255 - e.Norm.Mean[ch]) / e.Norm.Std[ch]
 		}
 	}
-	e.Net.SetTraining(false)
-	h, err := e.Net.Backbone.Forward(0, x)
-	if err != nil {
-		return nil, err
-	}
-	return append([]float32(nil), h.Data...), nil
+	return x, nil
 }
 
 // Backend is the operator backend the encoder runs on.

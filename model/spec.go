@@ -24,6 +24,10 @@ type Spec struct {
 	Projector   string `json:"projector"`
 	ProjectorBN bool   `json:"projector_bn"`
 	ZeroInit    bool   `json:"zero_init_residual"`
+	// NumClasses > 0 makes the network a classifier: the backbone and
+	// torchvision's "fc" head of that many classes, no projector (a
+	// fine-tuned network). 0: the backbone and the projector.
+	NumClasses int `json:"num_classes,omitempty"`
 }
 
 // Archs lists the backbones NewNetwork builds.
@@ -32,13 +36,23 @@ func Archs() []string { return []string{"resnet18", "resnet34", "resnet50"} }
 // Stems lists the ResNet stems NewNetwork builds.
 func Stems() []string { return []string{"cifar", "imagenet"} }
 
-// NewNetwork builds the backbone and projector of spec on be with weights
-// drawn from rng.
+// NewNetwork builds the backbone and projector (or, for a classifier spec,
+// the head) of spec on be with weights drawn from rng.
 func NewNetwork(be ops.Backend, spec Spec, rng *rand.Rand) (*nn.Network, error) {
 	bb, err := nn.NewResNet(be, nn.ResNetConfig{Arch: spec.Arch, Width: spec.Width, InChannels: spec.InChannels,
 		Stem: spec.Stem, ZeroInitResidual: spec.ZeroInit}, rng)
 	if err != nil {
 		return nil, fmt.Errorf("building the backbone: %w", err)
+	}
+	if spec.NumClasses > 0 {
+		if spec.Projector != "" {
+			return nil, fmt.Errorf("a classifier spec (%d classes) with a projector %q: a network has one or the other", spec.NumClasses, spec.Projector)
+		}
+		head, err := nn.NewLinear(be, "fc", bb.FeatureDim(), spec.NumClasses, true, rng)
+		if err != nil {
+			return nil, fmt.Errorf("building the head: %w", err)
+		}
+		return &nn.Network{Backbone: bb, Head: head}, nil
 	}
 	proj, err := nn.NewMLP(be, nn.MLPConfig{In: bb.FeatureDim(), Spec: spec.Projector, BN: spec.ProjectorBN,
 		Prefix: "projector"}, rng)

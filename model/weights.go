@@ -134,3 +134,41 @@ func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptio
 	}
 	return nil
 }
+
+// LoadBackbone copies the backbone's parameters and buffers of f (a
+// pretrained checkpoint) into net's backbone, checking every name, dtype
+// and shape; the projector, the optimizer state and anything else of f are
+// ignored, and net's head (or projector) keeps its own weights. A tensor
+// the backbone needs and f lacks, or of another shape, is an error naming
+// it (a checkpoint of another architecture).
+func LoadBackbone(f *checkpoint.File, path string, net *nn.Network) error {
+	type slot struct {
+		name string
+		v    *tensor.Tensor
+	}
+	var slots []slot
+	for _, p := range net.Backbone.Params() {
+		slots = append(slots, slot{p.Name, p.Value})
+	}
+	for _, b := range net.Backbone.Buffers() {
+		slots = append(slots, slot{b.Name, b.Value})
+	}
+	for _, s := range slots {
+		t, ok := f.Get(s.name)
+		if !ok {
+			return fmt.Errorf("%s: the backbone needs tensor %s, which the file lacks (a checkpoint of another architecture?)", path, s.name)
+		}
+		if t.DType != "F32" {
+			return fmt.Errorf("%s: tensor %s has dtype %s, want F32", path, s.name, t.DType)
+		}
+		if !tensor.SameShape(t.Shape, s.v.Shape) {
+			return fmt.Errorf("%s: tensor %s has shape %v, the backbone needs %v (a checkpoint of another architecture or width?)",
+				path, s.name, t.Shape, s.v.Shape)
+		}
+	}
+	for _, s := range slots {
+		t, _ := f.Get(s.name)
+		copy(s.v.Data, t.F32)
+	}
+	return nil
+}

@@ -7,10 +7,24 @@ import (
 )
 
 // Network is the self-supervised model: backbone f and projector g, so that
-// h = f(x) and z = g(h). The projector may be nil (z = h).
+// h = f(x) and z = g(h). The projector may be nil (z = h). A fine-tuned
+// classifier has a Head instead (torchvision's "fc" Linear): z = fc(h), the
+// logits; a network has a projector or a head, not both.
 type Network struct {
 	Backbone  *ResNet
 	Projector *MLP
+	Head      *Linear
+}
+
+// top is the layer after the backbone: the head, the projector, or nil.
+func (n *Network) top() Layer {
+	switch {
+	case n.Head != nil:
+		return n.Head
+	case n.Projector != nil:
+		return n.Projector
+	}
+	return nil
 }
 
 // Forward returns the backbone features h [N, FeatureDim] and the projector
@@ -23,11 +37,15 @@ func (n *Network) Forward(slot int, x *tensor.Tensor) (h, z *tensor.Tensor, err 
 	if h, err = n.Backbone.Forward(slot, x); err != nil {
 		return nil, nil, fmt.Errorf("network backbone: %w", err)
 	}
-	if n.Projector == nil {
+	if n.Head != nil && n.Projector != nil {
+		return nil, nil, fmt.Errorf("nn: network with both a projector and a head")
+	}
+	top := n.top()
+	if top == nil {
 		return h, h, nil
 	}
-	if z, err = n.Projector.Forward(slot, h); err != nil {
-		return nil, nil, fmt.Errorf("network projector: %w", err)
+	if z, err = top.Forward(slot, h); err != nil {
+		return nil, nil, fmt.Errorf("network %s: %w", n.topName(), err)
 	}
 	return h, z, nil
 }
@@ -35,10 +53,10 @@ func (n *Network) Forward(slot int, x *tensor.Tensor) (h, z *tensor.Tensor, err 
 // Backward takes dL/dz of slot's view and adds every parameter gradient.
 func (n *Network) Backward(slot int, dz *tensor.Tensor) error {
 	dh := dz
-	if n.Projector != nil {
+	if top := n.top(); top != nil {
 		var err error
-		if dh, err = n.Projector.Backward(slot, dz); err != nil {
-			return fmt.Errorf("network projector: %w", err)
+		if dh, err = top.Backward(slot, dz); err != nil {
+			return fmt.Errorf("network %s: %w", n.topName(), err)
 		}
 	}
 	if _, err := n.Backbone.Backward(slot, dh); err != nil {
@@ -48,20 +66,27 @@ func (n *Network) Backward(slot int, dz *tensor.Tensor) error {
 }
 
 // Params lists the backbone's parameters (torchvision names), then the
-// projector's.
+// projector's or the head's.
 func (n *Network) Params() []*Param {
 	ps := n.Backbone.Params()
-	if n.Projector != nil {
-		ps = append(ps, n.Projector.Params()...)
+	if top := n.top(); top != nil {
+		ps = append(ps, top.Params()...)
 	}
 	return ps
+}
+
+func (n *Network) topName() string {
+	if n.Head != nil {
+		return "head"
+	}
+	return "projector"
 }
 
 // Buffers lists the backbone's buffers, then the projector's.
 func (n *Network) Buffers() []*Buffer {
 	bs := n.Backbone.Buffers()
-	if n.Projector != nil {
-		bs = append(bs, n.Projector.Buffers()...)
+	if top := n.top(); top != nil {
+		bs = append(bs, top.Buffers()...)
 	}
 	return bs
 }
@@ -69,8 +94,8 @@ func (n *Network) Buffers() []*Buffer {
 // SetTraining sets the mode of backbone and projector.
 func (n *Network) SetTraining(training bool) {
 	n.Backbone.SetTraining(training)
-	if n.Projector != nil {
-		n.Projector.SetTraining(training)
+	if top := n.top(); top != nil {
+		top.SetTraining(training)
 	}
 }
 
@@ -79,6 +104,9 @@ func (n *Network) ZeroGrad() {
 	n.Backbone.ZeroGrad()
 	if n.Projector != nil {
 		n.Projector.ZeroGrad()
+	}
+	if n.Head != nil {
+		ZeroGrad(n.Head.Params())
 	}
 }
 

@@ -77,7 +77,7 @@ Start with "corinfomax demo" (pretrain on Fashion-MNIST, evaluate, compare with 
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newPretrainCmd(), newKNNCmd(), newLinearCmd(), newSpectrumCmd(), newEmbedCmd(),
+	root.AddCommand(newPretrainCmd(), newFinetuneCmd(), newKNNCmd(), newLinearCmd(), newSpectrumCmd(), newEmbedCmd(),
 		newCompareCmd(), newDemoCmd(), newBenchCmd(), newDataCmd())
 	return root
 }
