@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,5 +196,80 @@ func TestFinetuneBadInput(t *testing.T) {
 		if !ok {
 			t.Fatalf("%v: exit %d, want a failure saying %q:\n%s", c.args, r.code, c.want, r.stderr)
 		}
+	}
+}
+
+// stripes writes n learnable 12x12 greyscale images in 3 classes
+// (horizontal stripes, vertical stripes, a checkerboard; random phase,
+// Gaussian noise) and returns the dataset spec.
+func stripes(t *testing.T, n int) string {
+	t.Helper()
+	rng := rand.New(rand.NewSource(0))
+	img, lab := make([]uint8, n*144), make([]int64, n)
+	for i := 0; i < n; i++ {
+		c, ph := i%3, rng.Intn(4)
+		lab[i] = int64(c)
+		for y := 0; y < 12; y++ {
+			for x := 0; x < 12; x++ {
+				var p int
+				switch c {
+				case 0:
+					p = ((y + ph) / 2) % 2
+				case 1:
+					p = ((x + ph) / 2) % 2
+				default:
+					p = ((y+ph)/2 + (x+ph)/2) % 2
+				}
+				v := float64(p*160+48) + 30*rng.NormFloat64()
+				img[i*144+y*12+x] = uint8(math.Max(0, math.Min(255, v)))
+			}
+		}
+	}
+	dir := t.TempDir()
+	ip, lp := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
+	if err := npy.WriteUint8(ip, []int{n, 12, 12}, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := npy.WriteInt64(lp, []int{n}, lab); err != nil {
+		t.Fatal(err)
+	}
+	return "npy:" + ip + "," + lp
+}
+
+// TestFinetunePretrainedBeatsRandomInit: on a small learnable dataset,
+// fine-tuning a CorInfoMax-pretrained network on 2 labels per class beats
+// the same fine-tuning from random weights by 10 points (mean over three
+// label draws). Measured when written (AMD EPYC Zen 4): 65.0, 70.8, 80.0%
+// against 36.2, 35.8, 55.8%.
+func TestFinetunePretrainedBeatsRandomInit(t *testing.T) {
+	spec := stripes(t, 240)
+	base := t.TempDir()
+	pre := filepath.Join(base, "pre")
+	if r := run(t, "pretrain", "--data", spec, "--width", "4", "--projector", "32-16", "--batch", "24", "--size", "12",
+		"--knn-every", "0", "--epochs", "12", "--threads", "1", "--lr", "0.1", "--warmup-epochs", "1", "--out", pre); r.code != 0 {
+		t.Fatalf("pretrain: exit %d\n%s", r.code, r.stderr)
+	}
+	top1 := func(out string, extra ...string) float64 {
+		r := run(t, append(ftArgs(pre, spec, out, "--labels", "2-per-class", "--epochs", "10", "--json"), extra...)...)
+		if r.code != 0 {
+			t.Fatalf("finetune %v: exit %d\n%s", extra, r.code, r.stderr)
+		}
+		var s struct {
+			Top1 float64 `json:"top1"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Top1
+	}
+	var pretrainedSum, randomSum float64
+	for _, seed := range []string{"1", "2", "3"} {
+		p := top1(filepath.Join(base, "ft"+seed), "--seed", seed)
+		q := top1(filepath.Join(base, "rand"+seed), "--seed", seed, "--random-init")
+		t.Logf("labels drawn with seed %s: pretrained %.1f%%, random init %.1f%%", seed, p, q)
+		pretrainedSum, randomSum = pretrainedSum+p, randomSum+q
+	}
+	if pretrainedSum/3 < randomSum/3+10 {
+		t.Fatalf("pretrained %.1f%% against random init %.1f%% (means): pretraining should pay by 10 points here", pretrainedSum/3, randomSum/3)
 	}
 }
