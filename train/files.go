@@ -37,6 +37,21 @@ func removeStaleTemps(dir string, log io.Writer) {
 	}
 }
 
+// openRunDir prepares the run directory dir for a writer: creates it,
+// checks it is writable, takes its lock (released by the returned
+// function) and removes the temporary files a killed writer left.
+func openRunDir(dir string, log io.Writer) (func(), error) {
+	if err := ensureWritable(dir); err != nil {
+		return nil, err
+	}
+	unlock, err := lockRunDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	removeStaleTemps(dir, log)
+	return unlock, nil
+}
+
 func ensureWritable(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return cfgErr("out", "cannot create the run directory: %v", err)

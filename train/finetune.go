@@ -173,15 +173,11 @@ func Finetune(ctx context.Context, cfg FinetuneConfig, resume bool, log io.Write
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := ensureWritable(cfg.Out); err != nil {
-		return nil, err
-	}
-	unlock, err := lockRunDir(cfg.Out)
+	unlock, err := openRunDir(cfg.Out, log)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	removeStaleTemps(cfg.Out, log)
 	f := &finetuner{cfg: cfg, dir: dir, log: log}
 	if err := f.setup(resume); err != nil {
 		if f.be != nil {

@@ -105,15 +105,11 @@ func RunDistributed(ctx context.Context, comm dist.Comm, cfg Config, resume bool
 	}
 	lead := comm.Rank() == 0
 	if lead {
-		if err := ensureWritable(cfg.Out); err != nil {
-			return nil, err
-		}
-		unlock, err := lockRunDir(cfg.Out)
+		unlock, err := openRunDir(cfg.Out, log)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
-		removeStaleTemps(cfg.Out, log)
 	} else {
 		log = io.Discard
 	}

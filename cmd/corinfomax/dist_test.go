@@ -64,14 +64,7 @@ func stepLosses(t *testing.T, dir string) map[int]float64 {
 // weights' even between thread counts of one process.)
 func sameState(t *testing.T, what, a, b string, tol float64) {
 	t.Helper()
-	fa, err := checkpoint.Read(ckptPath(a))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb, err := checkpoint.Read(ckptPath(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fa, fb := readCheckpoints(t, a, b)
 	if len(fa.Tensors) != len(fb.Tensors) {
 		t.Fatalf("%s: %d tensors against %d", what, len(fa.Tensors), len(fb.Tensors))
 	}
@@ -106,6 +99,20 @@ func sameState(t *testing.T, what, a, b string, tol float64) {
 		t.Fatalf("%s: %s: differs by %.3g of the largest magnitude %g (tolerance %g)", what, at, worst/big, big, tol)
 	}
 	t.Logf("%s: largest difference %.2g of the largest magnitude %.3g (%s)", what, worst/big, big, at)
+}
+
+// readCheckpoints reads the checkpoints of run directories a and b.
+func readCheckpoints(t *testing.T, a, b string) (*checkpoint.File, *checkpoint.File) {
+	t.Helper()
+	fa, err := checkpoint.Read(ckptPath(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := checkpoint.Read(ckptPath(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fa, fb
 }
 
 func floats(t *checkpoint.Tensor) []float64 {

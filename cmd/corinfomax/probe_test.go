@@ -16,14 +16,7 @@ import (
 // out those whose name starts with skip (when skip is not empty).
 func sameBits(t *testing.T, a, b, skip string) {
 	t.Helper()
-	fa, err := checkpoint.Read(ckptPath(a))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb, err := checkpoint.Read(ckptPath(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fa, fb := readCheckpoints(t, a, b)
 	n := 0
 	for _, ta := range fa.Tensors {
 		if skip != "" && strings.HasPrefix(ta.Name, skip) {
