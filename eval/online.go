@@ -79,8 +79,9 @@ func (p *OnlineLinear) Step(feats []float32, n int, labels []int) (float64, erro
 	if err != nil {
 		return 0, fmt.Errorf("eval: online probe: %w", err)
 	}
+	gw := make([]float64, p.Dim) // one class's weight gradient
 	for k := 0; k < p.Classes; k++ {
-		gw := make([]float64, p.Dim)
+		clear(gw)
 		gb := 0.0
 		for r := 0; r < n; r++ {
 			g := float64(p.dlogits[r*p.Classes+k])

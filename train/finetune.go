@@ -149,6 +149,7 @@ type finetuner struct {
 	epoch      int // epochs done
 	inEpoch    int // steps done in the epoch in progress
 	step       int
+	dlogits    *tensor.Tensor // the loss gradient, reused across steps
 }
 
 // Finetune runs cfg (resuming RUNDIR's checkpoint when resume is set, with
@@ -357,76 +358,15 @@ func (f *finetuner) run(ctx context.Context) (*FinetuneSummary, error) {
 	defer prog.Finish()
 	fmt.Fprintf(f.log, "fine-tuning on %d labelled images (%s, %d classes), %d steps an epoch, backbone %s\n",
 		len(f.labelled), cfg.Labels, f.spec.NumClasses, spe, map[bool]string{true: "randomly initialised", false: "from " + cfg.Checkpoint}[cfg.RandomInit])
-	var logits, dlogits []float32
 	last := &FinetuneSummary{}
 	for ; f.epoch < cfg.Epochs; f.epoch++ {
-		lrB, lrH := f.lrAt(cfg.LRBackbone, f.epoch), f.lrAt(cfg.LRHead, f.epoch)
-		f.net.SetTraining(true)
-		it := f.loader.Epoch(ctx, f.epoch, f.inEpoch)
-		for f.inEpoch < spe {
-			if ctx.Err() != nil {
-				it.Close()
-				return f.interrupt()
-			}
-			start := time.Now()
-			b, err := it.Next()
-			if err != nil {
-				it.Close()
-				if ctx.Err() != nil {
-					return f.interrupt()
-				}
-				return nil, fmt.Errorf("epoch %d: reading batch %d: %w", f.epoch+1, f.inEpoch+1, err)
-			}
-			loss := math.NaN()
-			if b.N >= 2 { // a last batch of one image has no batch statistics: skip it
-				x, err := tensor.FromData(b.X[0], b.N, b.H, b.W, b.C)
-				if err != nil {
-					it.Close()
-					return nil, err
-				}
-				f.net.ZeroGrad()
-				_, z, err := f.net.Forward(0, x)
-				if err != nil {
-					it.Close()
-					return nil, fmt.Errorf("step %d: %w", f.step+1, err)
-				}
-				k := f.spec.NumClasses
-				logits = append(logits[:0], z.Data...)
-				dlogits = slices.Grow(dlogits[:0], len(logits))[:len(logits)]
-				if loss, err = ops.SoftmaxCrossEntropy(logits, b.N, k, b.Labels, dlogits); err != nil {
-					it.Close()
-					return nil, fmt.Errorf("step %d: %w", f.step+1, err)
-				}
-				if math.IsNaN(loss) || math.IsInf(loss, 0) {
-					it.Close()
-					return nil, fmt.Errorf("step %d: the cross-entropy is %v (learning rates %g and %g too high?)", f.step+1, loss, lrB, lrH)
-				}
-				dz, _ := tensor.FromData(dlogits, b.N, k)
-				if err := f.net.Backward(0, dz); err != nil {
-					it.Close()
-					return nil, fmt.Errorf("step %d: %w", f.step+1, err)
-				}
-				if err := f.optB.Step(lrB); err != nil {
-					it.Close()
-					return nil, fmt.Errorf("step %d: %w", f.step+1, err)
-				}
-				if err := f.optH.Step(lrH); err != nil {
-					it.Close()
-					return nil, fmt.Errorf("step %d: %w", f.step+1, err)
-				}
-			}
-			f.step++
-			f.inEpoch++
-			res := ssl.Result{Loss: loss}
-			ips := float64(b.N) / time.Since(start).Seconds()
-			if err := f.metrics.write(map[string]any{"type": "step", "epoch": f.epoch + 1, "step": f.step,
-				"lr_backbone": lrB, "lr_head": lrH, "loss": jsonFloat(loss), "images_per_sec": ips}); err != nil {
-				it.Close()
-				return nil, err
-			}
-			prog.Step(f.step, res, ips)
+		interrupted, err := f.trainEpoch(ctx, prog)
+		if err != nil {
+			return nil, err
 		}
-		it.Close()
+		if interrupted {
+			return f.interrupt()
+		}
 		top1, top5, n, err := f.evaluate(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -454,6 +394,77 @@ func (f *finetuner) run(ctx context.Context) (*FinetuneSummary, error) {
 	}
 	last.Labelled, last.RandomInit, last.Checkpoint = len(f.labelled), cfg.RandomInit, f.dir.Checkpoint()
 	return last, nil
+}
+
+// trainEpoch runs the rest of epoch f.epoch (from step f.inEpoch) at the
+// epoch's learning rates. It reports whether ctx was cancelled (the caller
+// then writes the checkpoint).
+func (f *finetuner) trainEpoch(ctx context.Context, prog Progress) (bool, error) {
+	lrB, lrH := f.lrAt(f.cfg.LRBackbone, f.epoch), f.lrAt(f.cfg.LRHead, f.epoch)
+	f.net.SetTraining(true)
+	it := f.loader.Epoch(ctx, f.epoch, f.inEpoch)
+	defer it.Close()
+	for spe := f.loader.StepsPerEpoch(); f.inEpoch < spe; {
+		if ctx.Err() != nil {
+			return true, nil
+		}
+		start := time.Now()
+		b, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return true, nil
+			}
+			return false, fmt.Errorf("epoch %d: reading batch %d: %w", f.epoch+1, f.inEpoch+1, err)
+		}
+		loss := math.NaN()
+		if b.N >= 2 { // a last batch of one image has no batch statistics: skip it
+			if loss, err = f.trainStep(b, lrB, lrH); err != nil {
+				return false, fmt.Errorf("step %d: %w", f.step+1, err)
+			}
+		}
+		f.step++
+		f.inEpoch++
+		ips := float64(b.N) / time.Since(start).Seconds()
+		if err := f.metrics.write(map[string]any{"type": "step", "epoch": f.epoch + 1, "step": f.step,
+			"lr_backbone": lrB, "lr_head": lrH, "loss": jsonFloat(loss), "images_per_sec": ips}); err != nil {
+			return false, err
+		}
+		prog.Step(f.step, ssl.Result{Loss: loss}, ips)
+	}
+	return false, nil
+}
+
+// trainStep is one optimizer step on batch b: cross-entropy of the head's
+// logits, backward through head and backbone, both optimizers' updates.
+// It returns the batch's loss.
+func (f *finetuner) trainStep(b *data.Batch, lrB, lrH float64) (float64, error) {
+	x, err := tensor.FromData(b.X[0], b.N, b.H, b.W, b.C)
+	if err != nil {
+		return 0, err
+	}
+	f.net.ZeroGrad()
+	_, z, err := f.net.Forward(0, x)
+	if err != nil {
+		return 0, err
+	}
+	f.dlogits = tensor.Ensure(f.dlogits, z.Shape...)
+	loss, err := ops.SoftmaxCrossEntropy(z.Data, b.N, f.spec.NumClasses, b.Labels, f.dlogits.Data)
+	if err != nil {
+		return 0, err
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return 0, fmt.Errorf("the cross-entropy is %v (learning rates %g and %g too high?)", loss, lrB, lrH)
+	}
+	if err := f.net.Backward(0, f.dlogits); err != nil {
+		return 0, err
+	}
+	if err := f.optB.Step(lrB); err != nil {
+		return 0, err
+	}
+	if err := f.optH.Step(lrH); err != nil {
+		return 0, err
+	}
+	return loss, nil
 }
 
 // evaluate returns the top-1 and top-5 accuracy (percent) of the network on

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/corinfomax/corinfomax/checkpoint"
+	"github.com/corinfomax/corinfomax/internal/testutil"
 	"github.com/corinfomax/corinfomax/npy"
 )
 
@@ -225,15 +226,7 @@ func stripes(t *testing.T, n int) string {
 			}
 		}
 	}
-	dir := t.TempDir()
-	ip, lp := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
-	if err := npy.WriteUint8(ip, []int{n, 12, 12}, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := npy.WriteInt64(lp, []int{n}, lab); err != nil {
-		t.Fatal(err)
-	}
-	return "npy:" + ip + "," + lp
+	return testutil.WriteNPY(t, t.TempDir(), img, []int{n, 12, 12}, lab)
 }
 
 // TestFinetunePretrainedBeatsRandomInit: on a small learnable dataset,

@@ -25,11 +25,18 @@ func TinyNPY(t testing.TB, n int) string {
 	for i := range lab {
 		lab[i] = int64(i % 3)
 	}
+	return WriteNPY(t, dir, img, []int{n, 12, 12}, lab)
+}
+
+// WriteNPY writes the images (uint8, of the given shape) and labels as
+// x.npy and y.npy in dir and returns the dataset spec "npy:IMAGES,LABELS".
+func WriteNPY(t testing.TB, dir string, img []uint8, shape []int, lab []int64) string {
+	t.Helper()
 	ip, lp := filepath.Join(dir, "x.npy"), filepath.Join(dir, "y.npy")
-	if err := npy.WriteUint8(ip, []int{n, 12, 12}, img); err != nil {
+	if err := npy.WriteUint8(ip, shape, img); err != nil {
 		t.Fatal(err)
 	}
-	if err := npy.WriteInt64(lp, []int{n}, lab); err != nil {
+	if err := npy.WriteInt64(lp, []int{len(lab)}, lab); err != nil {
 		t.Fatal(err)
 	}
 	return "npy:" + ip + "," + lp
