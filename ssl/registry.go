@@ -9,9 +9,14 @@ type Registration struct {
 	Name    string
 	Summary string
 	Options []Option
-	// New builds the method from options already checked against Options
-	// and completed with their defaults.
+	// New builds a symmetric method from options already checked against
+	// Options and completed with their defaults.
 	New func(opts Options) (Method, error)
+	// NewTargeted builds an asymmetric method (targeted.go) instead; a
+	// registration sets exactly one of New and NewTargeted.
+	NewTargeted func(opts Options) (Targeted, error)
+	// Branches are the parts of the network NewTargeted's method needs.
+	Branches Branches
 }
 
 // registry lists every method in a fixed order, the flagship first.
@@ -67,6 +72,9 @@ func New(method string, opts Options) (Method, error) {
 	r, err := Lookup(method)
 	if err != nil {
 		return nil, err
+	}
+	if r.New == nil {
+		return nil, fmt.Errorf("ssl: %s is an asymmetric method (a momentum network or a predictor): build it with ssl.NewTargeted", method)
 	}
 	res, err := resolve(r, opts)
 	if err != nil {
