@@ -20,10 +20,16 @@ func convSpecs() []ops.ConvSpec {
 		{N: 2, H: 15, W: 13, C: 3, K: 8, KH: 7, KW: 7, Stride: 2, Pad: 3},
 		{N: 2, H: 6, W: 6, C: 16, K: 32, KH: 3, KW: 3, Stride: 1, Pad: 0},
 		{N: 1, H: 4, W: 4, C: 17, K: 3, KH: 3, KW: 3, Stride: 1, Pad: 1, Bias: true},
+		// ResNet downsample convolutions at small widths: 1x1, stride 2,
+		// fewer input channels than oneDNN's channel block (gd_conv.c's
+		// bwd_weights_pd: oneDNN issue #6035).
+		{N: 10, H: 12, W: 12, C: 4, K: 8, KH: 1, KW: 1, Stride: 2, Pad: 0},
+		{N: 16, H: 16, W: 16, C: 8, K: 16, KH: 1, KW: 1, Stride: 2, Pad: 0},
+		{N: 16, H: 8, W: 8, C: 12, K: 16, KH: 1, KW: 1, Stride: 2, Pad: 0},
 	}
 	r := rand.New(rand.NewSource(7))
 	kernels := []int{1, 3, 5}
-	for len(specs) < 10 {
+	for len(specs) < 13 {
 		k := kernels[r.Intn(len(kernels))]
 		s := ops.ConvSpec{N: 1 + r.Intn(3), H: 1 + r.Intn(10), W: 1 + r.Intn(10), C: 1 + r.Intn(20),
 			K: 1 + r.Intn(20), KH: k, KW: k, Stride: 1 + r.Intn(2), Pad: r.Intn(k/2 + 1), Bias: r.Intn(2) == 0}

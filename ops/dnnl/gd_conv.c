@@ -15,6 +15,7 @@
 // backward weights 68 -> 70 ms.) The
 // float32 OIHW weights are converted by the weight reorders that run anyway.
 // Nothing is kept between calls, as in float32 mode.
+#include <string.h>
 #include <stdlib.h>
 #include "gd.h"
 
@@ -85,6 +86,47 @@ static dnnl_status_t conv_bf_create(gd_ctx *c, struct conv_bf *b, int buf, const
 	return gd_reorder_create(&b->re, c, umd, pmd);
 }
 
+// bwd_weights_pd creates the backward-weights primitive descriptor of bwd,
+// skipping oneDNN's 1x1 kernels when avoid_1x1 is set. oneDNN 2.6's
+// jit_1x1 backward-weights kernels (avx2 and avx512_core) write past their
+// per-thread "reduce to unit stride" buffer when the source is NHWC, the
+// stride is above 1 and the input has fewer channels than the kernel's
+// channel block (8 or 16): wrong, run-to-run different weight gradients
+// with 2 threads, or a crash (oneDNN issue #6035, open). ResNet's 1x1
+// stride-2 downsample convolutions have that shape at small widths (16
+// input channels at width 4). The next implementation oneDNN offers
+// (jit:avx2, jit:avx512_core or gemm) is correct.
+static dnnl_status_t bwd_weights_pd(dnnl_primitive_desc_t *pd, gd_ctx *c, const dnnl_convolution_desc_t *bwd,
+	const_dnnl_primitive_desc_t hint, int avoid_1x1) {
+	*pd = NULL;
+	if (!avoid_1x1) return dnnl_primitive_desc_create(pd, bwd, c->attr, c->eng, hint);
+	dnnl_primitive_desc_iterator_t it;
+	dnnl_status_t st = dnnl_primitive_desc_iterator_create(&it, bwd, c->attr, c->eng, hint);
+	if (st != dnnl_success) return st;
+	for (;;) {
+		dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
+		if (!cand) {
+			st = dnnl_out_of_memory;
+			break;
+		}
+		const char *impl = NULL;
+		if (dnnl_primitive_desc_query(cand, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+			strncmp(impl, "jit_1x1", 7) != 0) {
+			*pd = cand;
+			st = dnnl_success;
+			break;
+		}
+		dnnl_primitive_desc_destroy(cand);
+		st = dnnl_primitive_desc_iterator_next(it);
+		if (st != dnnl_success) {
+			st = dnnl_unimplemented; // dnnl_iterator_ends: no other implementation
+			break;
+		}
+	}
+	dnnl_primitive_desc_iterator_destroy(it);
+	return st;
+}
+
 dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int ci, int k,
 	int kh, int kw, int stride, int pad, int bias) {
 	*out = NULL;
@@ -146,7 +188,7 @@ dnnl_status_t gd_conv_create(gd_conv **out, gd_ctx *c, int n, int h, int w, int 
 	dnnl_convolution_desc_t bwd;
 	GD_TRY(dnnl_convolution_backward_weights_desc_init(&bwd, algk, &src_p, &w_any,
 		bias ? &b_md : NULL, &dst_p, strides, padding, padding), "backward-weights descriptor");
-	GD_TRY(dnnl_primitive_desc_create(&cv->bwd_w_pd, &bwd, c->attr, c->eng, cv->fwd_pd),
+	GD_TRY(bwd_weights_pd(&cv->bwd_w_pd, c, &bwd, cv->fwd_pd, kh == 1 && kw == 1 && stride > 1 && ci < 16),
 		"backward-weights primitive descriptor");
 	GD_TRY(gd_prim_create(&cv->bwd_w, c, cv->bwd_w_pd), "backward-weights primitive");
 	GD_TRY(conv_weights(c, dnnl_primitive_desc_query_md(cv->bwd_w_pd, dnnl_query_diff_weights_md, 0), &w_user,
