@@ -35,10 +35,17 @@ type StepConfig struct {
 	Channels  int    `json:"channels"`
 	Method    string `json:"method"` // "supervised" or an SSL method
 	Projector string `json:"projector"`
-	Steps     int    `json:"steps"`
-	Warmup    int    `json:"warmup"`
-	Threads   int    `json:"threads"`
-	Backend   string `json:"backend"`
+	// Recipe, when set, takes the SSL method's network and optimizer from
+	// that recipe's entry for the method (recipe.Recipe.For): projector and
+	// its batch norms, predictor, momentum network, optimizer and weight
+	// decay; Projector is then ignored. Empty: Projector without batch
+	// norm, SGD, and the method's branches at solo-learn's CIFAR sizes
+	// (predictor as wide as the projector's hidden layer, tau 0.99-1).
+	Recipe  string `json:"recipe,omitempty"`
+	Steps   int    `json:"steps"`
+	Warmup  int    `json:"warmup"`
+	Threads int    `json:"threads"`
+	Backend string `json:"backend"`
 	// Precision is "fp32" or "bf16" (bfloat16 convolutions, dnnl only).
 	Precision string `json:"precision"`
 }
@@ -186,17 +193,72 @@ func supervisedStep(be ops.Backend, c StepConfig, rng *rand.Rand, x *tensor.Tens
 	}, nil
 }
 
+// sslConfig is the trainer configuration sslStep builds from: the
+// recipe's for the method, or Projector with SGD.
+func sslConfig(c StepConfig) (train.Config, error) {
+	if c.Recipe != "" {
+		cfg, err := train.FromRecipe(c.Recipe, c.Method)
+		if err != nil {
+			return cfg, cfgErr("recipe", "%v", err)
+		}
+		return cfg, nil
+	}
+	cfg := train.Config{Projector: c.Projector, Optimizer: "sgd", Momentum: 0.9, WeightDecay: 1e-4}
+	br, err := ssl.BranchesOf(c.Method)
+	if err != nil {
+		return cfg, err
+	}
+	if br.Predictor {
+		sizes, err := nn.ParseSpec(c.Projector)
+		if err != nil {
+			return cfg, cfgErr("projector", "%v", err)
+		}
+		cfg.Predictor = fmt.Sprintf("%d-%d", sizes[0], sizes[len(sizes)-1])
+	}
+	if br.Momentum {
+		cfg.BaseTau, cfg.FinalTau = 0.99, 1
+	}
+	return cfg, nil
+}
+
 func sslStep(be ops.Backend, c StepConfig, rng *rand.Rand, x [2]*tensor.Tensor) (func() (time.Duration, error), error) {
-	net, err := model.NewNetwork(be, model.Spec{Arch: c.Arch, Stem: c.Stem, Width: c.Width, InChannels: c.Channels,
-		Projector: c.Projector, ZeroInit: true}, rng)
+	cfg, err := sslConfig(c)
 	if err != nil {
 		return nil, err
 	}
-	method, err := ssl.New(c.Method, ssl.Options{})
+	spec := model.Spec{Arch: c.Arch, Stem: c.Stem, Width: c.Width, InChannels: c.Channels, Projector: cfg.Projector,
+		ProjectorBN: cfg.ProjectorBN, ProjectorLastBias: cfg.ProjectorLastBias, ProjectorOutBN: cfg.ProjectorOutBN,
+		Predictor: cfg.Predictor, ZeroInit: true}
+	net, err := model.NewNetwork(be, spec, rng)
 	if err != nil {
 		return nil, err
 	}
-	st := train.NewStep(net, method, optim.NewSGD(net.Params(), 0.9, 1e-4, false))
+	opts, err := ssl.Defaults(c.Method)
+	if err != nil {
+		return nil, err
+	}
+	if c.Recipe != "" {
+		opts = cfg.MethodOpts
+	}
+	method, err := ssl.NewObjective(c.Method, opts)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := train.NewOptimizer(&cfg, net.Params())
+	if err != nil {
+		return nil, err
+	}
+	st := train.NewStep(net, method, opt)
+	if br, _ := ssl.BranchesOf(c.Method); br.Momentum {
+		spec.Predictor = ""
+		target, err := model.NewNetwork(be, spec, rng)
+		if err != nil {
+			return nil, err
+		}
+		if st.Momentum, err = nn.NewMomentum(net, target, cfg.BaseTau, cfg.FinalTau, c.Warmup+c.Steps); err != nil {
+			return nil, err
+		}
+	}
 	step := 0
 	return func() (time.Duration, error) {
 		step++

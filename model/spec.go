@@ -24,6 +24,16 @@ type Spec struct {
 	Projector   string `json:"projector"`
 	ProjectorBN bool   `json:"projector_bn"`
 	ZeroInit    bool   `json:"zero_init_residual"`
+	// ProjectorLastBias gives the projector's last linear layer a bias
+	// (BYOL's and MoCo's projectors); ProjectorOutBN ends it with
+	// BatchNorm1d(affine=False) (SimSiam's).
+	ProjectorLastBias bool `json:"projector_last_bias,omitempty"`
+	ProjectorOutBN    bool `json:"projector_out_bn,omitempty"`
+	// Predictor is the predictor MLP on the projector output ("1024-64":
+	// hidden sizes, then the output size, which must equal the
+	// projector's), with batch norm after every hidden layer and a bias on
+	// the last (BYOL's and SimSiam's); "" for none.
+	Predictor string `json:"predictor,omitempty"`
 	// NumClasses > 0 makes the network a classifier: the backbone and
 	// torchvision's "fc" head of that many classes, no projector (a
 	// fine-tuned network). 0: the backbone and the projector.
@@ -45,7 +55,7 @@ func NewNetwork(be ops.Backend, spec Spec, rng *rand.Rand) (*nn.Network, error) 
 		return nil, fmt.Errorf("building the backbone: %w", err)
 	}
 	if spec.NumClasses > 0 {
-		if spec.Projector != "" {
+		if spec.Projector != "" || spec.Predictor != "" {
 			return nil, fmt.Errorf("a classifier spec (%d classes) with a projector %q: a network has one or the other", spec.NumClasses, spec.Projector)
 		}
 		head, err := nn.NewLinear(be, "fc", bb.FeatureDim(), spec.NumClasses, true, rng)
@@ -55,9 +65,22 @@ func NewNetwork(be ops.Backend, spec Spec, rng *rand.Rand) (*nn.Network, error) 
 		return &nn.Network{Backbone: bb, Head: head}, nil
 	}
 	proj, err := nn.NewMLP(be, nn.MLPConfig{In: bb.FeatureDim(), Spec: spec.Projector, BN: spec.ProjectorBN,
-		Prefix: "projector"}, rng)
+		LastBias: spec.ProjectorLastBias, OutBN: spec.ProjectorOutBN, Prefix: "projector"}, rng)
 	if err != nil {
 		return nil, fmt.Errorf("building the projector: %w", err)
 	}
-	return &nn.Network{Backbone: bb, Projector: proj}, nil
+	net := &nn.Network{Backbone: bb, Projector: proj}
+	if spec.Predictor != "" {
+		pred, err := nn.NewMLP(be, nn.MLPConfig{In: proj.OutDim(), Spec: spec.Predictor, BN: true, LastBias: true,
+			Prefix: "predictor"}, rng)
+		if err != nil {
+			return nil, fmt.Errorf("building the predictor: %w", err)
+		}
+		if pred.OutDim() != proj.OutDim() {
+			return nil, fmt.Errorf("the predictor %q ends in %d outputs, the projector %q in %d: they must be equal",
+				spec.Predictor, pred.OutDim(), spec.Projector, proj.OutDim())
+		}
+		net.Predictor = pred
+	}
+	return net, nil
 }

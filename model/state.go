@@ -45,6 +45,9 @@ type State struct {
 	MethodState []ssl.StateTensor
 	// Probe is the online linear probe's state by name (nil without one).
 	Probe map[string][]float32
+	// Momentum is the momentum network of BYOL and MoCo (nil without
+	// one), saved under MomentumPrefix; Checkpoint.LoadMomentum restores it.
+	Momentum *nn.Network
 }
 
 // Save writes net's weights and st to path atomically: a crash leaves the
@@ -52,6 +55,12 @@ type State struct {
 func Save(path string, net *nn.Network, st *State) error {
 	f := &checkpoint.File{Metadata: map[string]string{}}
 	f.Tensors = ModelTensors(net)
+	if st.Momentum != nil {
+		for _, t := range ModelTensors(st.Momentum) {
+			t.Name = MomentumPrefix + t.Name
+			f.Tensors = append(f.Tensors, t)
+		}
+	}
 	for _, s := range st.Optimizer {
 		f.Tensors = append(f.Tensors, &checkpoint.Tensor{Name: OptimizerPrefix + s.Name, DType: "F32",
 			Shape: []int{len(s.Data)}, F32: append([]float32(nil), s.Data...)})
@@ -161,6 +170,12 @@ func Read(path string) (*Checkpoint, error) {
 		}
 	}
 	return c, nil
+}
+
+// LoadMomentum copies the checkpoint's momentum network into target (see
+// LoadMomentum).
+func (c *Checkpoint) LoadMomentum(target *nn.Network) error {
+	return LoadMomentum(c.File, c.Path, target)
 }
 
 // LoadWeights copies the checkpoint's weights into net (see LoadWeights).

@@ -29,6 +29,7 @@ const (
 	OptimizerPrefix = "optimizer."    // float32 optimizer state (momentum buffers, ...)
 	MethodPrefix    = "method."       // float64 running state of the SSL method
 	ProbePrefix     = "online_probe." // float32 weights and momentum of the online linear probe
+	MomentumPrefix  = "momentum."     // the momentum network's weights and buffers (BYOL, MoCo), under their own names
 )
 
 // FormatVersion is the value of MetaFormat this code writes.
@@ -52,6 +53,39 @@ func ModelTensors(net *nn.Network) []*checkpoint.Tensor {
 	return out
 }
 
+// LoadMomentum copies the momentum network's tensors of f (saved under
+// MomentumPrefix) into target, checking every name, dtype and shape.
+func LoadMomentum(f *checkpoint.File, path string, target *nn.Network) error {
+	type slot struct {
+		name string
+		v    *tensor.Tensor
+	}
+	var slots []slot
+	for _, p := range target.Params() {
+		slots = append(slots, slot{p.Name, p.Value})
+	}
+	for _, b := range target.Buffers() {
+		slots = append(slots, slot{b.Name, b.Value})
+	}
+	for _, s := range slots {
+		t, ok := f.Get(MomentumPrefix + s.name)
+		if !ok {
+			return fmt.Errorf("%s: the momentum network needs tensor %s%s, which the file lacks (a checkpoint of a run without a momentum network?)", path, MomentumPrefix, s.name)
+		}
+		if t.DType != "F32" {
+			return fmt.Errorf("%s: tensor %s%s has dtype %s, want F32", path, MomentumPrefix, s.name, t.DType)
+		}
+		if !tensor.SameShape(t.Shape, s.v.Shape) {
+			return fmt.Errorf("%s: tensor %s%s has shape %v, the momentum network needs %v", path, MomentumPrefix, s.name, t.Shape, s.v.Shape)
+		}
+	}
+	for _, s := range slots {
+		t, _ := f.Get(MomentumPrefix + s.name)
+		copy(s.v.Data, t.F32)
+	}
+	return nil
+}
+
 // SpecOf reads the model spec from a checkpoint's metadata.
 func SpecOf(f *checkpoint.File, path string) (Spec, error) {
 	var spec Spec
@@ -67,8 +101,9 @@ func SpecOf(f *checkpoint.File, path string) (Spec, error) {
 
 // LoadOptions tells LoadWeights how strict to be.
 type LoadOptions struct {
-	// AllowMissingProjector accepts a file without projector weights (a
-	// backbone exported from PyTorch); the projector keeps its values.
+	// AllowMissingProjector accepts a file without projector (or
+	// predictor) weights (a backbone exported from PyTorch); those keep
+	// their values.
 	AllowMissingProjector bool
 	// AllowUnknown accepts tensors the network does not have (torchvision's
 	// fc.* and num_batches_tracked, an optimizer's state).
@@ -96,7 +131,7 @@ func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptio
 		known[s.name] = true
 		t, ok := f.Get(s.name)
 		if !ok {
-			if opt.AllowMissingProjector && strings.HasPrefix(s.name, "projector.") {
+			if opt.AllowMissingProjector && (strings.HasPrefix(s.name, "projector.") || strings.HasPrefix(s.name, "predictor.")) {
 				continue
 			}
 			missing = append(missing, s.name)
@@ -122,7 +157,7 @@ func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptio
 	if !opt.AllowUnknown {
 		for _, t := range f.Tensors {
 			if !known[t.Name] && !strings.HasPrefix(t.Name, OptimizerPrefix) && !strings.HasPrefix(t.Name, MethodPrefix) &&
-				!strings.HasPrefix(t.Name, ProbePrefix) {
+				!strings.HasPrefix(t.Name, ProbePrefix) && !strings.HasPrefix(t.Name, MomentumPrefix) {
 				return fmt.Errorf("%s: tensor %s is not part of this model (different architecture?)", path, t.Name)
 			}
 		}

@@ -28,6 +28,11 @@ type BatchNorm struct {
 	Weight, Bias            *Param  // gamma (1) and beta (0), length C
 	RunningMean, RunningVar *Buffer // 0 and 1, length C
 
+	// NoAffine makes this PyTorch's BatchNorm1d(affine=False): gamma stays
+	// 1 and beta 0, and Params lists neither (nothing trains or saves
+	// them). SimSiam's projector ends with one.
+	NoAffine bool
+
 	// InPlaceGrad makes Backward write dL/dx over dy and return dy's
 	// tensor, saving an input-gradient buffer. Only for a caller that does
 	// not read dy after the call: the network builders set it where the
@@ -173,6 +178,10 @@ func (b *BatchNorm) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error
 		dx.Data, b.dgamma.Data, b.dbeta.Data); err != nil {
 		return nil, fmt.Errorf("nn: %s backward: %w", b.name(), err)
 	}
+	if b.NoAffine {
+		s.ready = false
+		return dx, nil
+	}
 	if err := b.be.Add(b.Weight.Grad.Data, b.dgamma.Data, b.Weight.Grad.Data); err != nil {
 		return nil, fmt.Errorf("nn: %s: accumulate dgamma: %w", b.name(), err)
 	}
@@ -183,8 +192,13 @@ func (b *BatchNorm) Backward(slot int, dy *tensor.Tensor) (*tensor.Tensor, error
 	return dx, nil
 }
 
-// Params returns gamma and beta.
-func (b *BatchNorm) Params() []*Param { return []*Param{b.Weight, b.Bias} }
+// Params returns gamma and beta (none with NoAffine).
+func (b *BatchNorm) Params() []*Param {
+	if b.NoAffine {
+		return nil
+	}
+	return []*Param{b.Weight, b.Bias}
+}
 
 // Buffers returns the running mean and variance.
 func (b *BatchNorm) Buffers() []*Buffer { return []*Buffer{b.RunningMean, b.RunningVar} }

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"testing"
@@ -129,13 +130,58 @@ func TestBlocksGrad(t *testing.T) {
 
 func TestMLPGrad(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
-	for _, bn := range []bool{false, true} {
-		m, err := NewMLP(ref.New(), MLPConfig{In: 6, Spec: "8-8-4", BN: bn, Prefix: "projector"}, rng)
+	for _, c := range []MLPConfig{{}, {BN: true}, {BN: true, LastBias: true}, {BN: true, OutBN: true}, {LastBias: true, OutBN: true}} {
+		c.In, c.Spec, c.Prefix = 6, "8-8-4", "projector"
+		m, err := NewMLP(ref.New(), c, rng)
 		if err != nil {
 			t.Fatal(err)
 		}
 		randomiseBN(m.Params(), rng)
 		gradCheck(t, m, randTensor(rng, 5, 6), true, 8, rng)
+	}
+}
+
+// TestMLPLayout checks the parameter and buffer names of the projector and
+// predictor variants against the keys PyTorch's nn.Sequential gives the
+// same layers (solo-learn's projectors, written out by hand from
+// solo/methods/*.py: index of each module in the Sequential), and that an
+// affine-free output batch norm has buffers but no parameters.
+func TestMLPLayout(t *testing.T) {
+	cases := []struct {
+		cfg    MLPConfig
+		params []string
+		bufs   []string
+	}{
+		// SimSiam: Linear, BN, ReLU, Linear, BN, ReLU, Linear, BN(affine=False).
+		{MLPConfig{Spec: "8-8-4", BN: true, OutBN: true},
+			[]string{"p.0.weight", "p.0.bias", "p.1.weight", "p.1.bias", "p.3.weight", "p.3.bias", "p.4.weight", "p.4.bias", "p.6.weight"},
+			[]string{"p.1.running_mean", "p.1.running_var", "p.4.running_mean", "p.4.running_var", "p.7.running_mean", "p.7.running_var"}},
+		// BYOL: Linear, BN, ReLU, Linear (with bias).
+		{MLPConfig{Spec: "8-4", BN: true, LastBias: true},
+			[]string{"p.0.weight", "p.0.bias", "p.1.weight", "p.1.bias", "p.3.weight", "p.3.bias"},
+			[]string{"p.1.running_mean", "p.1.running_var"}},
+		// MoCo v2+: Linear, ReLU, Linear (with bias).
+		{MLPConfig{Spec: "8-4", LastBias: true}, []string{"p.0.weight", "p.0.bias", "p.2.weight", "p.2.bias"}, nil},
+	}
+	for _, c := range cases {
+		c.cfg.In, c.cfg.Prefix = 6, "p"
+		m, err := NewMLP(ref.New(), c.cfg, rand.New(rand.NewSource(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps, bs []string
+		for _, p := range m.Params() {
+			ps = append(ps, p.Name)
+		}
+		for _, b := range m.Buffers() {
+			bs = append(bs, b.Name)
+		}
+		if fmt.Sprint(ps) != fmt.Sprint(c.params) || fmt.Sprint(bs) != fmt.Sprint(c.bufs) {
+			t.Errorf("%+v: params %v buffers %v, want %v and %v", c.cfg, ps, bs, c.params, c.bufs)
+		}
+		if c.cfg.OutBN && (len(m.BNs) == 0 || !m.BNs[len(m.BNs)-1].NoAffine) {
+			t.Errorf("%+v: the output batch norm is not affine-free", c.cfg)
+		}
 	}
 }
 

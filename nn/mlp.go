@@ -42,6 +42,13 @@ type MLPConfig struct {
 	BN bool
 	// Prefix names the parameters ("projector" gives "projector.0.weight").
 	Prefix string
+	// LastBias gives the last linear layer a bias (torch.nn.Linear's
+	// default, as in BYOL's and MoCo's projectors and every predictor);
+	// CorInfoMax's reference projector has none.
+	LastBias bool
+	// OutBN ends the MLP with BatchNorm1d(affine=False) on its output
+	// (SimSiam's projector).
+	OutBN bool
 }
 
 // MLP is a projector Linear-[BN]-ReLU-...-Linear, the last linear layer
@@ -49,13 +56,13 @@ type MLPConfig struct {
 // equivalent PyTorch nn.Sequential: without BN "2048-2048-64" gives
 // Prefix.0 (Linear), .1 ReLU, .2 Linear, .3 ReLU, .4 Linear; with BN .0
 // Linear, .1 BatchNorm1d, .2 ReLU, .3 Linear, .4 BatchNorm1d, .5 ReLU,
-// .6 Linear. Hidden linear layers keep their bias even when followed by
+// .6 Linear (and with OutBN .7 BatchNorm1d(affine=False)). Hidden linear layers keep their bias even when followed by
 // batch norm, as solo-learn's projectors do (nn.Linear's default bias=True;
 // the bias is then redundant but harmless).
 type MLP struct {
 	Config  MLPConfig
 	Linears []*Linear
-	BNs     []*BatchNorm // one per hidden layer with BN, else empty
+	BNs     []*BatchNorm // one per hidden layer with BN, then OutBN's
 	seq     *Sequential
 	params  []*Param // cached for ZeroGrad
 	outDim  int
@@ -84,7 +91,7 @@ func NewMLP(be ops.Backend, cfg MLPConfig, rng *rand.Rand) (*MLP, error) {
 			name = strconv.Itoa(len(layers))
 		}
 		last := i == len(sizes)-1
-		lin, err := NewLinear(be, name, in, out, !last, rng)
+		lin, err := NewLinear(be, name, in, out, !last || cfg.LastBias, rng)
 		if err != nil {
 			return nil, err
 		}
@@ -107,6 +114,19 @@ func NewMLP(be ops.Backend, cfg MLPConfig, rng *rand.Rand) (*MLP, error) {
 			layers = append(layers, &ReLU{InPlace: true, InPlaceGrad: true, be: be})
 		}
 		in = out
+	}
+	if cfg.OutBN {
+		name := fmt.Sprintf("%s.%d", cfg.Prefix, len(layers))
+		if cfg.Prefix == "" {
+			name = strconv.Itoa(len(layers))
+		}
+		bn, err := NewBatchNorm(be, name, m.outDim)
+		if err != nil {
+			return nil, err
+		}
+		bn.NoAffine = true // its dy is the caller's: not overwritten (no InPlaceGrad)
+		m.BNs = append(m.BNs, bn)
+		layers = append(layers, bn)
 	}
 	m.seq = NewSequential(layers...)
 	m.pool = newGradPool()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Pretrains CorInfoMax, Barlow Twins, VICReg and SimCLR at identical settings
+# (--shared-settings: CorInfoMax's projector and optimizer for all)
 # on Fashion-MNIST (the fashionmnist CPU recipe, EPOCHS epochs), evaluates
 # each (kNN, linear probe) and compares them: the runs behind docs/results.md.
 # Safe to interrupt and re-run: each run resumes from its checkpoint.
@@ -24,7 +25,7 @@ for m in corinfomax barlowtwins vicreg simclr; do
     "$bin" pretrain --out "$out" --resume --epochs "$epochs"
   else
     # shellcheck disable=SC2046
-    "$bin" pretrain --method "$m" --recipe fashionmnist --epochs "$epochs" --out "$out" $(extra "$m")
+    "$bin" pretrain --method "$m" --recipe fashionmnist --shared-settings --epochs "$epochs" --out "$out" $(extra "$m")
   fi
 done
 for m in corinfomax barlowtwins vicreg simclr; do

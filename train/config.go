@@ -40,7 +40,20 @@ type Config struct {
 	Width       int    `json:"width"`
 	Projector   string `json:"projector"`
 	ProjectorBN bool   `json:"projector_bn"`
-	ZeroInit    bool   `json:"zero_init_residual"`
+	// ProjectorLastBias and ProjectorOutBN: a bias on the projector's last
+	// linear layer, and BatchNorm1d(affine=False) after it (model.Spec).
+	ProjectorLastBias bool `json:"projector_last_bias,omitempty"`
+	ProjectorOutBN    bool `json:"projector_out_bn,omitempty"`
+	// Predictor is the predictor MLP of BYOL and SimSiam ("" for none).
+	Predictor string `json:"predictor,omitempty"`
+	ZeroInit  bool   `json:"zero_init_residual"`
+	// SharedSettings records that the run took the recipe's shared
+	// settings instead of the method's own (FromSharedRecipe).
+	SharedSettings bool `json:"shared_settings,omitempty"`
+	// BaseTau and FinalTau bound the momentum network's EMA coefficient
+	// (BYOL, MoCo: nn.Momentum), raised on a cosine over the run.
+	BaseTau  float64 `json:"base_tau,omitempty"`
+	FinalTau float64 `json:"final_tau,omitempty"`
 
 	// Method.
 	Method string `json:"method"`
@@ -92,11 +105,37 @@ type Config struct {
 }
 
 // FromRecipe returns the configuration a recipe and a method give before any
-// flag overrides it.
+// flag overrides it: the method's own settings under the recipe
+// (recipe.Recipe.For) where it has them.
 func FromRecipe(recipeName, method string) (Config, error) {
+	return fromRecipe(recipeName, method, false)
+}
+
+// FromSharedRecipe is FromRecipe with the recipe's shared settings for every
+// method (CorInfoMax's), ignoring the method's own: the setting of a
+// comparison at identical settings.
+func FromSharedRecipe(recipeName, method string) (Config, error) {
+	return fromRecipe(recipeName, method, true)
+}
+
+func fromRecipe(recipeName, method string, shared bool) (Config, error) {
 	r, err := recipe.Lookup(recipeName)
 	if err != nil {
 		return Config{}, err
+	}
+	if !shared {
+		r = r.For(method)
+	} else if own := r.For(method); own.Predictor != "" || own.FinalTau > 0 {
+		// The branches a method cannot train without: its momentum
+		// schedule, and its predictor's hidden widths ending in the shared
+		// projector's output size.
+		r.BaseTau, r.FinalTau = own.BaseTau, own.FinalTau
+		if own.Predictor != "" {
+			pred := strings.Split(own.Predictor, "-")
+			proj := strings.Split(r.Projector, "-")
+			pred[len(pred)-1] = proj[len(proj)-1]
+			r.Predictor = strings.Join(pred, "-")
+		}
 	}
 	opts, err := r.MethodDefaults(method)
 	if err != nil {
@@ -105,7 +144,9 @@ func FromRecipe(recipeName, method string) (Config, error) {
 	return Config{
 		Data: "fashion-mnist", Workers: 2, Shuffle: true, Augment: r.Augment, Size: r.Size, CropScaleMin: r.CropScaleMin,
 		Arch: r.Arch, Stem: r.Stem, Width: r.Width, Projector: r.Projector, ProjectorBN: r.ProjectorBN, ZeroInit: true,
-		Method: method, Recipe: recipeName, MethodOpts: opts,
+		ProjectorLastBias: r.ProjectorLastBias, ProjectorOutBN: r.ProjectorOutBN, Predictor: r.Predictor,
+		BaseTau: r.BaseTau, FinalTau: r.FinalTau,
+		Method: method, Recipe: recipeName, MethodOpts: opts, SharedSettings: shared,
 		Optimizer: r.Optimizer, Epochs: r.Epochs, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, WarmupStart: r.WarmupStart,
 		WarmupEpochs: r.WarmupEpochs, Schedule: "cosine", ScheduleUnit: r.ScheduleUnit, Momentum: r.Momentum, WeightDecay: r.WeightDecay,
 		Seed: 0, Backend: backends.Default, Precision: "fp32", LogEvery: 10, KNNEvery: 1, KNNTrain: 10000, KNNTest: 2000, OnNaN: "stop",
@@ -207,8 +248,22 @@ func (c *Config) Validate() error {
 	if c.Out == "" {
 		return cfgErr("out", "a run directory is required")
 	}
-	if _, err := ssl.New(c.Method, c.MethodOpts); err != nil {
+	if _, err := ssl.NewObjective(c.Method, c.MethodOpts); err != nil {
 		return err
+	}
+	br, _ := ssl.BranchesOf(c.Method)
+	switch {
+	case br.Predictor && c.Predictor == "":
+		return cfgErr("predictor", "%s needs a predictor MLP, e.g. --predictor 1024-64", c.Method)
+	case !br.Predictor && c.Predictor != "":
+		return cfgErr("predictor", "%s has no predictor (only byol and simsiam do), got %q", c.Method, c.Predictor)
+	case br.Momentum && !(0 <= c.BaseTau && c.BaseTau <= c.FinalTau && c.FinalTau <= 1):
+		return cfgErr("base_tau", "the momentum network's tau must satisfy 0 <= base-tau <= final-tau <= 1, got %g and %g", c.BaseTau, c.FinalTau)
+	}
+	if c.Predictor != "" {
+		if _, err := nn.ParseSpec(c.Predictor); err != nil {
+			return cfgErr("predictor", "%v", err)
+		}
 	}
 	return nil
 }
@@ -238,5 +293,6 @@ func (c *Config) Pipeline(norm data.Norm) (data.Pipeline, error) {
 // Spec returns the model the run trains on images with channels channels.
 func (c *Config) Spec(channels int) model.Spec {
 	return model.Spec{Arch: c.Arch, Stem: c.Stem, Width: c.Width, InChannels: channels,
-		Projector: c.Projector, ProjectorBN: c.ProjectorBN, ZeroInit: c.ZeroInit}
+		Projector: c.Projector, ProjectorBN: c.ProjectorBN, ProjectorLastBias: c.ProjectorLastBias,
+		ProjectorOutBN: c.ProjectorOutBN, Predictor: c.Predictor, ZeroInit: c.ZeroInit}
 }

@@ -19,9 +19,19 @@ type snapshot struct {
 	stateOK bool // method is stateful and had state when taken
 }
 
-// take records net's buffers and method's running state.
-func (s *snapshot) take(net *nn.Network, method ssl.Method) {
-	bufs := net.Buffers()
+// buffersOf lists the buffers of nets in order.
+func buffersOf(nets []*nn.Network) []*nn.Buffer {
+	var bufs []*nn.Buffer
+	for _, n := range nets {
+		bufs = append(bufs, n.Buffers()...)
+	}
+	return bufs
+}
+
+// take records the buffers of nets (the online network, and the momentum
+// network if any) and method's running state.
+func (s *snapshot) take(method ssl.Objective, nets ...*nn.Network) {
+	bufs := buffersOf(nets)
 	if len(s.buffers) != len(bufs) {
 		s.buffers = make([]*tensor.Tensor, len(bufs))
 	}
@@ -37,8 +47,8 @@ func (s *snapshot) take(net *nn.Network, method ssl.Method) {
 }
 
 // restore puts the recorded buffers and running state back.
-func (s *snapshot) restore(net *nn.Network, method ssl.Method) error {
-	for i, b := range net.Buffers() {
+func (s *snapshot) restore(method ssl.Objective, nets ...*nn.Network) error {
+	for i, b := range buffersOf(nets) {
 		copy(b.Value.Data, s.buffers[i].Data)
 	}
 	if st, ok := method.(ssl.Stateful); ok && s.stateOK {

@@ -17,6 +17,7 @@ func TestEveryRecipeAndMethodValidates(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range ssl.Names() {
+			r := r.For(m)
 			cfg, err := FromRecipe(rn, m)
 			if err != nil {
 				t.Fatalf("%s/%s: %v", rn, m, err)
@@ -25,7 +26,8 @@ func TestEveryRecipeAndMethodValidates(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Errorf("%s/%s: %v", rn, m, err)
 			}
-			if cfg.Batch != r.Batch || cfg.LR != r.LR || cfg.Projector != r.Projector || cfg.Epochs != r.Epochs {
+			if cfg.Batch != r.Batch || cfg.LR != r.LR || cfg.Projector != r.Projector || cfg.Epochs != r.Epochs ||
+				cfg.Predictor != r.Predictor || cfg.Optimizer != r.Optimizer || cfg.FinalTau != r.FinalTau {
 				t.Errorf("%s/%s: config %+v does not carry the recipe %+v", rn, m, cfg, r)
 			}
 		}

@@ -45,12 +45,14 @@ type Trainer struct {
 	be     ops.Backend
 	net    *nn.Network
 	opt    optim.Optimizer
-	method ssl.Method
+	method ssl.Objective
 	step1  *Step
-	train  data.Dataset
-	loader *data.Loader
-	log    io.Writer
-	prog   Progress
+	// momentum is the momentum network of BYOL and MoCo, else nil.
+	momentum *nn.Momentum
+	train    data.Dataset
+	loader   *data.Loader
+	log      io.Writer
+	prog     Progress
 
 	// Position: epoch (0-based) being trained and steps done in it; step is
 	// the global number of optimizer steps done.
@@ -205,6 +207,19 @@ func (t *Trainer) build(ck *runState) error {
 		return err
 	}
 	t.step1 = NewStep(t.net, t.method, t.opt)
+	if br, _ := ssl.BranchesOf(cfg.Method); br.Momentum {
+		// Its own random source (the weights are the online ones anyway).
+		spec := t.spec
+		spec.Predictor = ""
+		target, err := model.NewNetwork(t.be, spec, rand.New(rand.NewSource(cfg.Seed^0x6d6f6d)))
+		if err != nil {
+			return fmt.Errorf("building the momentum network: %w", err)
+		}
+		if t.momentum, err = nn.NewMomentum(t.net, target, cfg.BaseTau, cfg.FinalTau, t.totalSteps()); err != nil {
+			return err
+		}
+		t.step1.Momentum = t.momentum
+	}
 	if cfg.OnlineProbe && t.lead {
 		if t.train.NumClasses() < 2 {
 			return cfgErr("online_probe", "needs a labelled dataset: %s has no labels", cfg.Data)
@@ -219,7 +234,11 @@ func (t *Trainer) build(ck *runState) error {
 	if t.comm.Size() > 1 {
 		t.step1.Grads = dist.NewGradReducer(t.comm, 0)
 		if cfg.SyncBN {
-			for _, b := range t.net.BatchNorms() {
+			bns := t.net.BatchNorms()
+			if t.momentum != nil {
+				bns = append(bns, t.momentum.Net.BatchNorms()...)
+			}
+			for _, b := range bns {
 				b.Sync = t.comm.AllreduceSum64
 			}
 		}
@@ -239,19 +258,44 @@ func (t *Trainer) build(ck *runState) error {
 		if err := loadWeights(cfg.Init, t); err != nil {
 			return fmt.Errorf("--init: %w", err)
 		}
+		if t.momentum != nil { // the momentum network starts from the loaded weights
+			if t.momentum, err = nn.NewMomentum(t.net, t.momentum.Net, cfg.BaseTau, cfg.FinalTau, t.totalSteps()); err != nil {
+				return err
+			}
+			t.step1.Momentum = t.momentum
+		}
 	}
 	return nil
 }
 
-// newMethod builds cfg's objective, its W-MSE splits seeded by the run's
-// seed, gathering z over comm's ranks when there are several.
-func newMethod(cfg *Config, comm dist.Comm) (ssl.Method, error) {
+// totalSteps is the number of optimizer steps of the whole run (the
+// momentum network's schedule runs over it).
+func (t *Trainer) totalSteps() int {
+	total := t.cfg.Epochs * t.loader.StepsPerEpoch()
+	if t.cfg.MaxSteps > 0 && t.cfg.MaxSteps < total {
+		total = t.cfg.MaxSteps
+	}
+	return total
+}
+
+// newMethod builds cfg's objective (symmetric or targeted), its W-MSE
+// splits seeded by the run's seed, gathering z over comm's ranks when there
+// are several.
+func newMethod(cfg *Config, comm dist.Comm) (ssl.Objective, error) {
 	opts := cfg.MethodOpts.Clone()
 	opts.Seed = cfg.Seed
 	if comm != nil && comm.Size() > 1 {
 		opts.Gather = gatherOver(comm)
 	}
-	return ssl.New(cfg.Method, opts)
+	return ssl.NewObjective(cfg.Method, opts)
+}
+
+// networks lists the online network, then the momentum network if any.
+func (t *Trainer) networks() []*nn.Network {
+	if t.momentum != nil {
+		return []*nn.Network{t.net, t.momentum.Net}
+	}
+	return []*nn.Network{t.net}
 }
 
 // gatherOver is the ssl.GatherFunc of comm: it concatenates the ranks' z in
@@ -302,10 +346,7 @@ func (t *Trainer) checkRanks() error {
 func (t *Trainer) run(ctx context.Context) (*Summary, error) {
 	cfg := &t.cfg
 	spe := t.loader.StepsPerEpoch()
-	total := cfg.Epochs * spe
-	if cfg.MaxSteps > 0 && cfg.MaxSteps < total {
-		total = cfg.MaxSteps
-	}
+	total := t.totalSteps()
 	t.prog = newProgress(t.log, total, t.step)
 	defer t.prog.Finish()
 	sched := cfg.schedule(spe)
@@ -429,7 +470,7 @@ func (t *Trainer) trainStep(b *data.Batch, lr float64) (ssl.Result, bool, error)
 	step := t.step + 1
 	skip := t.cfg.OnNaN == "skip"
 	if skip {
-		t.saved.take(t.net, t.method)
+		t.saved.take(t.method, t.networks()...)
 	}
 	var x [2]*tensor.Tensor
 	for v := range x {
@@ -449,7 +490,7 @@ func (t *Trainer) trainStep(b *data.Batch, lr float64) (ssl.Result, bool, error)
 		return res, false, nil
 	case isDivergence(err) && skip:
 		fmt.Fprintf(t.log, "skipping step %d: %v\n", step, err)
-		if rerr := t.saved.restore(t.net, t.method); rerr != nil {
+		if rerr := t.saved.restore(t.method, t.networks()...); rerr != nil {
 			return res, false, fmt.Errorf("step %d: rolling back the skipped step: %w", step, rerr)
 		}
 		t.net.ZeroGrad()

@@ -38,6 +38,9 @@ func (t *Trainer) saveAt(pos model.Position) error {
 	if t.probe != nil {
 		st.Probe = t.probe.State()
 	}
+	if t.momentum != nil {
+		st.Momentum = t.momentum.Net
+	}
 	if err := model.Save(t.dir.Checkpoint(), t.net, st); err != nil {
 		return fmt.Errorf("saving the checkpoint at step %d (the previous checkpoint, if any, is intact; "+
 			"resume from it with --resume once the disk has room): %w", t.step, err)
@@ -86,6 +89,11 @@ func (rs *runState) restore(t *Trainer) error {
 	}
 	if err := ck.LoadWeights(t.net, model.LoadOptions{}); err != nil {
 		return err
+	}
+	if t.momentum != nil {
+		if err := ck.LoadMomentum(t.momentum.Net); err != nil {
+			return err
+		}
 	}
 	if err := t.opt.SetState(ck.Optimizer); err != nil {
 		return fmt.Errorf("%s: optimizer state: %w", ck.Path, err)

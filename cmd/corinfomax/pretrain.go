@@ -30,6 +30,7 @@ const (
 type pretrainFlags struct {
 	recipe, method string
 	resume, json   bool
+	shared         bool // --shared-settings
 	fs             *pflag.FlagSet
 	c              train.Config       // where the parsed setting flags land
 	opts           map[string]float64 // where the parsed method-option flags land
@@ -53,6 +54,11 @@ func bindSettings(fs *pflag.FlagSet, c *train.Config) {
 	fs.IntVar(&c.Width, "width", c.Width, "base channels of the ResNet (64 = standard)")
 	fs.StringVar(&c.Projector, "projector", c.Projector, "projector MLP widths, e.g. 2048-2048-64")
 	fs.BoolVar(&c.ProjectorBN, "projector-bn", c.ProjectorBN, "batch norm in the projector's hidden layers")
+	fs.BoolVar(&c.ProjectorLastBias, "projector-last-bias", c.ProjectorLastBias, "a bias on the projector's last linear layer")
+	fs.BoolVar(&c.ProjectorOutBN, "projector-out-bn", c.ProjectorOutBN, "batch norm without affine parameters on the projector's output (SimSiam)")
+	fs.StringVar(&c.Predictor, "predictor", c.Predictor, "predictor MLP widths on the projector output, e.g. 1024-64 (byol, simsiam)")
+	fs.Float64Var(&c.BaseTau, "base-tau", c.BaseTau, "momentum network: EMA coefficient at the start (byol, mocov2)")
+	fs.Float64Var(&c.FinalTau, "final-tau", c.FinalTau, "momentum network: EMA coefficient at the end, reached on a cosine")
 	fs.BoolVar(&c.ZeroInit, "zero-init-residual", c.ZeroInit, "zero-initialise the last BN of every residual block")
 	fs.StringVar(&c.Optimizer, "optimizer", c.Optimizer, strings.Join(train.Optimizers(), ", "))
 	fs.IntVar(&c.Epochs, "epochs", c.Epochs, "training epochs")
@@ -152,6 +158,7 @@ func addPretrainFlags(fs *pflag.FlagSet, f *pretrainFlags) {
 	f.c.Out = ""
 	fs.StringVar(&f.recipe, "recipe", defaultRecipe, "defaults by dataset: "+strings.Join(recipe.Names(), ", ")+" (see the table above)")
 	fs.StringVar(&f.method, "method", defaultMethod, "SSL objective: "+strings.Join(ssl.Names(), ", "))
+	fs.BoolVar(&f.shared, "shared-settings", false, "train the method on the recipe's shared settings (CorInfoMax's projector and optimizer) instead of its own; a predictor and momentum schedule are kept where the method needs them")
 	bindSettings(fs, &f.c)
 	f.opts = map[string]float64{}
 	for _, m := range ssl.Methods() {
@@ -190,7 +197,11 @@ func (f *pretrainFlags) resolve(fs *pflag.FlagSet) (train.Config, error) {
 			return cfg, usagef("--method: a resumed run keeps its method (%s); start a new run for %s", cfg.Method, f.method)
 		}
 	} else {
-		cfg, err = train.FromRecipe(f.recipe, f.method)
+		from := train.FromRecipe
+		if f.shared {
+			from = train.FromSharedRecipe
+		}
+		cfg, err = from(f.recipe, f.method)
 		if err != nil {
 			if fs.Changed("recipe") || !fs.Changed("method") {
 				return cfg, usagef("--recipe/--method: %v", err)
@@ -218,7 +229,7 @@ func (f *pretrainFlags) resolve(fs *pflag.FlagSet) (train.Config, error) {
 		}
 		dst := onto.Lookup(fl.Name)
 		if dst == nil {
-			return // --recipe, --method, --resume, --json
+			return // --recipe, --method, --shared-settings, --resume, --json
 		}
 		if sv, ok := fl.Value.(pflag.SliceValue); ok {
 			replayErr = dst.Value.(pflag.SliceValue).Replace(sv.GetSlice())
@@ -259,6 +270,44 @@ func recipeTable() string {
 	return b.String()
 }
 
+// methodTable describes each method's own recipe under the recipes that
+// have them, for the help text.
+func methodTable() string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  recipe	method	projector	predictor	optimizer lr	warm-up from	weight decay	tau	source")
+	for _, name := range recipe.Names() {
+		r, err := recipe.Lookup(name)
+		if err != nil {
+			continue
+		}
+		for _, m := range ssl.Names() {
+			mr, ok := r.Methods[m]
+			if !ok {
+				continue
+			}
+			proj := mr.Projector
+			if mr.ProjectorBN {
+				proj += " +BN"
+			}
+			if mr.ProjectorOutBN {
+				proj += " +outBN"
+			}
+			pred, tau := "-", "-"
+			if mr.Predictor != "" {
+				pred = mr.Predictor + " +BN"
+			}
+			if mr.FinalTau > 0 {
+				tau = fmt.Sprintf("%g-%g", mr.BaseTau, mr.FinalTau)
+			}
+			fmt.Fprintf(tw, "  %s	%s	%s	%s	%s %g	%g	%g	%s	%s\n", name, m, proj, pred, mr.Optimizer, mr.LR, mr.WarmupStart,
+				mr.WeightDecay, tau, mr.Source)
+		}
+	}
+	tw.Flush()
+	return b.String()
+}
+
 func newPretrainCmd() *cobra.Command {
 	f := &pretrainFlags{}
 	cmd := &cobra.Command{
@@ -272,8 +321,15 @@ below are the fashionmnist recipe's, which a bare "pretrain" runs; the recipes:
 
 ` + recipeTable() + `
 Every recipe uses SGD momentum 0.9, weight decay 1e-4, a cosine schedule from a
-warm-up start of 0.003; method options other than CorInfoMax's take the defaults
-shown below under every recipe. The run directory gets config.json,
+warm-up start of 0.003. Under the cifar10, cifar100 and fashionmnist recipes each
+peer trains on its own authors' settings instead (solo-learn's CIFAR configs; for
+fashionmnist every width divided by 4 as the backbone is, outputs at least 64);
+LARS is solo-learn's (eta 0.02, clip_lr, biases and batch norm excluded), and
+learning rates scale linearly with the batch (lr x batch / 256, solo-learn's rule):
+
+` + methodTable() + `
+Method options other than CorInfoMax's take the defaults shown below (Barlow
+Twins' scale-loss is 0.1 under those three recipes). The run directory gets config.json,
 metrics.jsonl, checkpoint.safetensors (every epoch and on Ctrl-C) and report.png.
 --resume continues from the checkpoint exactly where it stopped.
 
