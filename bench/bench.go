@@ -244,7 +244,7 @@ func sslStep(be ops.Backend, c StepConfig, rng *rand.Rand, x [2]*tensor.Tensor) 
 	if err != nil {
 		return nil, err
 	}
-	opt, err := train.NewOptimizer(&cfg, net.Params())
+	opt, err := train.NewNetworkOptimizer(&cfg, net)
 	if err != nil {
 		return nil, err
 	}

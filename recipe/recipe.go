@@ -30,6 +30,9 @@ type Recipe struct {
 	ProjectorLastBias bool   `json:"projector_last_bias,omitempty"`
 	ProjectorOutBN    bool   `json:"projector_out_bn,omitempty"`
 	Predictor         string `json:"predictor,omitempty"`
+	// PredictorStaticLR keeps the predictor at the base learning rate,
+	// outside the schedule (SimSiam).
+	PredictorStaticLR bool `json:"predictor_static_lr,omitempty"`
 	// BaseTau and FinalTau: the momentum network's EMA coefficient.
 	BaseTau  float64 `json:"base_tau,omitempty"`
 	FinalTau float64 `json:"final_tau,omitempty"`
@@ -71,6 +74,9 @@ type MethodRecipe struct {
 	ProjectorLastBias bool   `json:"projector_last_bias"`
 	ProjectorOutBN    bool   `json:"projector_out_bn"`
 	Predictor         string `json:"predictor,omitempty"`
+	// PredictorStaticLR: the predictor trains at the constant base rate
+	// (solo-learn's static_lr group, SimSiam).
+	PredictorStaticLR bool   `json:"predictor_static_lr,omitempty"`
 	Optimizer         string `json:"optimizer"`
 	// LR and WarmupStart are for a batch of 256 per view; For scales them
 	// linearly to the recipe's batch, as solo-learn does
@@ -99,7 +105,7 @@ func (r Recipe) For(method string) Recipe {
 	r.Projector, r.ProjectorBN, r.ProjectorLastBias, r.ProjectorOutBN = m.Projector, m.ProjectorBN, m.ProjectorLastBias, m.ProjectorOutBN
 	scale := float64(r.Batch) / 256
 	r.Predictor, r.Optimizer, r.LR, r.WarmupStart, r.WeightDecay = m.Predictor, m.Optimizer, m.LR*scale, m.WarmupStart*scale, m.WeightDecay
-	r.BaseTau, r.FinalTau = m.BaseTau, m.FinalTau
+	r.BaseTau, r.FinalTau, r.PredictorStaticLR = m.BaseTau, m.FinalTau, m.PredictorStaticLR
 	if len(m.Options) > 0 {
 		all := map[string]map[string]float64{}
 		for name, o := range r.MethodOptions {
@@ -140,7 +146,7 @@ var soloCIFAR = map[string]MethodRecipe{
 		WarmupStart: 3e-5, WeightDecay: 1e-6, Source: "solo-learn scripts/pretrain/cifar/wmse.yaml (adam)"},
 	"byol": {Projector: "4096-256", ProjectorBN: true, ProjectorLastBias: true, Predictor: "4096-256", Optimizer: "lars",
 		LR: 1.0, WarmupStart: 3e-5, WeightDecay: 1e-5, BaseTau: 0.99, FinalTau: 1.0, Source: "solo-learn scripts/pretrain/cifar/byol.yaml"},
-	"simsiam": {Projector: "2048-2048-2048", ProjectorBN: true, ProjectorOutBN: true, Predictor: "512-2048", Optimizer: "sgd",
+	"simsiam": {Projector: "2048-2048-2048", ProjectorBN: true, ProjectorOutBN: true, Predictor: "512-2048", PredictorStaticLR: true, Optimizer: "sgd",
 		LR: 0.5, WarmupStart: 3e-5, WeightDecay: 1e-5, Source: "solo-learn scripts/pretrain/cifar/simsiam.yaml"},
 	"mocov2": {Projector: "2048-256", ProjectorLastBias: true, Optimizer: "sgd", LR: 0.3, WarmupStart: 3e-5,
 		WeightDecay: 1e-4, BaseTau: 0.99, FinalTau: 0.999, Source: "solo-learn scripts/pretrain/cifar/mocov2plus.yaml"},

@@ -87,6 +87,9 @@ func TestMethodRecipes(t *testing.T) {
 			t.Errorf("%s/%s: got %+v", c.r.Name, c.method, g)
 		}
 	}
+	if !fm.For("simsiam").PredictorStaticLR || fm.For("byol").PredictorStaticLR {
+		t.Error("fashionmnist: only simsiam's predictor trains at a fixed rate (solo-learn static_lr)")
+	}
 	if o, _ := fm.For("barlowtwins").MethodDefaults("barlowtwins"); func() float64 { v, _ := o.Get("scale_loss"); return v }() != 0.1 {
 		t.Errorf("fashionmnist/barlowtwins: scale_loss %v, want solo-learn's 0.1", o.Values)
 	}

@@ -23,6 +23,35 @@ func NewOptimizer(cfg *Config, params []*nn.Param) (optim.Optimizer, error) {
 	return nil, fmt.Errorf("unknown optimizer %q", cfg.Optimizer)
 }
 
+// NewNetworkOptimizer returns cfg's optimizer for net's parameters. With
+// cfg.PredictorStaticLR the predictor's parameters get an optimizer of
+// their own at the constant rate cfg.LR (optim.Static), the rest follow the
+// schedule.
+func NewNetworkOptimizer(cfg *Config, net *nn.Network) (optim.Optimizer, error) {
+	if !cfg.PredictorStaticLR || net.Predictor == nil {
+		return NewOptimizer(cfg, net.Params())
+	}
+	fixed := map[*nn.Param]bool{}
+	for _, p := range net.Predictor.Params() {
+		fixed[p] = true
+	}
+	var rest []*nn.Param
+	for _, p := range net.Params() {
+		if !fixed[p] {
+			rest = append(rest, p)
+		}
+	}
+	main, err := NewOptimizer(cfg, rest)
+	if err != nil {
+		return nil, err
+	}
+	pred, err := NewOptimizer(cfg, net.Predictor.Params())
+	if err != nil {
+		return nil, err
+	}
+	return &optim.Static{Main: main, Fixed: pred, LR: cfg.LR}, nil
+}
+
 // schedule returns the learning-rate schedule of cfg: linear warm-up from
 // WarmupStart over WarmupEpochs, then cosine to MinLR (or the constant LR),
 // indexed by epoch, or by optimizer step when ScheduleUnit is "step"

@@ -46,7 +46,10 @@ type Config struct {
 	ProjectorOutBN    bool `json:"projector_out_bn,omitempty"`
 	// Predictor is the predictor MLP of BYOL and SimSiam ("" for none).
 	Predictor string `json:"predictor,omitempty"`
-	ZeroInit  bool   `json:"zero_init_residual"`
+	// PredictorStaticLR trains the predictor at the constant rate LR,
+	// outside the warm-up and cosine schedule (SimSiam).
+	PredictorStaticLR bool `json:"predictor_static_lr,omitempty"`
+	ZeroInit          bool `json:"zero_init_residual"`
 	// SharedSettings records that the run took the recipe's shared
 	// settings instead of the method's own (FromSharedRecipe).
 	SharedSettings bool `json:"shared_settings,omitempty"`
@@ -129,7 +132,7 @@ func fromRecipe(recipeName, method string, shared bool) (Config, error) {
 		// The branches a method cannot train without: its momentum
 		// schedule, and its predictor's hidden widths ending in the shared
 		// projector's output size.
-		r.BaseTau, r.FinalTau = own.BaseTau, own.FinalTau
+		r.BaseTau, r.FinalTau, r.PredictorStaticLR = own.BaseTau, own.FinalTau, own.PredictorStaticLR
 		if own.Predictor != "" {
 			pred := strings.Split(own.Predictor, "-")
 			proj := strings.Split(r.Projector, "-")
@@ -145,7 +148,8 @@ func fromRecipe(recipeName, method string, shared bool) (Config, error) {
 		Data: "fashion-mnist", Workers: 2, Shuffle: true, Augment: r.Augment, Size: r.Size, CropScaleMin: r.CropScaleMin,
 		Arch: r.Arch, Stem: r.Stem, Width: r.Width, Projector: r.Projector, ProjectorBN: r.ProjectorBN, ZeroInit: true,
 		ProjectorLastBias: r.ProjectorLastBias, ProjectorOutBN: r.ProjectorOutBN, Predictor: r.Predictor,
-		BaseTau: r.BaseTau, FinalTau: r.FinalTau,
+		PredictorStaticLR: r.PredictorStaticLR,
+		BaseTau:           r.BaseTau, FinalTau: r.FinalTau,
 		Method: method, Recipe: recipeName, MethodOpts: opts, SharedSettings: shared,
 		Optimizer: r.Optimizer, Epochs: r.Epochs, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, WarmupStart: r.WarmupStart,
 		WarmupEpochs: r.WarmupEpochs, Schedule: "cosine", ScheduleUnit: r.ScheduleUnit, Momentum: r.Momentum, WeightDecay: r.WeightDecay,

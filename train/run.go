@@ -203,7 +203,7 @@ func (t *Trainer) build(ck *runState) error {
 	if t.method, err = newMethod(cfg, t.comm); err != nil {
 		return err
 	}
-	if t.opt, err = NewOptimizer(cfg, t.net.Params()); err != nil {
+	if t.opt, err = NewNetworkOptimizer(cfg, t.net); err != nil {
 		return err
 	}
 	t.step1 = NewStep(t.net, t.method, t.opt)

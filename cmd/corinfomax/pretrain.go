@@ -57,6 +57,7 @@ func bindSettings(fs *pflag.FlagSet, c *train.Config) {
 	fs.BoolVar(&c.ProjectorLastBias, "projector-last-bias", c.ProjectorLastBias, "a bias on the projector's last linear layer")
 	fs.BoolVar(&c.ProjectorOutBN, "projector-out-bn", c.ProjectorOutBN, "batch norm without affine parameters on the projector's output (SimSiam)")
 	fs.StringVar(&c.Predictor, "predictor", c.Predictor, "predictor MLP widths on the projector output, e.g. 1024-64 (byol, simsiam)")
+	fs.BoolVar(&c.PredictorStaticLR, "predictor-static-lr", c.PredictorStaticLR, "train the predictor at the constant base --lr, outside the schedule (simsiam)")
 	fs.Float64Var(&c.BaseTau, "base-tau", c.BaseTau, "momentum network: EMA coefficient at the start (byol, mocov2)")
 	fs.Float64Var(&c.FinalTau, "final-tau", c.FinalTau, "momentum network: EMA coefficient at the end, reached on a cosine")
 	fs.BoolVar(&c.ZeroInit, "zero-init-residual", c.ZeroInit, "zero-initialise the last BN of every residual block")
@@ -296,6 +297,9 @@ func methodTable() string {
 			pred, tau := "-", "-"
 			if mr.Predictor != "" {
 				pred = mr.Predictor + " +BN"
+				if mr.PredictorStaticLR {
+					pred += ", fixed lr"
+				}
 			}
 			if mr.FinalTau > 0 {
 				tau = fmt.Sprintf("%g-%g", mr.BaseTau, mr.FinalTau)
