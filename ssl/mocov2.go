@@ -214,7 +214,9 @@ func queueNCE[T float32 | float64](q []T, pos []float64, neg []T, n, kq, d int, 
 			lp := pos[i] * invT
 			mx := lp
 			for _, v := range row {
-				mx = math.Max(mx, float64(v))
+				if float64(v) > mx { // the logits are finite: no math.Max needed
+					mx = float64(v)
+				}
 			}
 			ep := math.Exp(lp - mx)
 			sum := ep

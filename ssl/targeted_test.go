@@ -773,3 +773,27 @@ func TestRunTargetLossChecks(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMoCoV2 times one TargetLoss at solo-learn's CIFAR sizes (batch
+// 256, queue 32768) with gonum's float32 gemm (the corinfomax command
+// plugs oneDNN's into blas32).
+func BenchmarkMoCoV2(b *testing.B) {
+	for _, d := range []int{64, 256} {
+		b.Run(fmt.Sprintf("N=256/D=%d/K=32768", d), func(b *testing.B) {
+			const n = 256
+			m, err := NewTargeted(NameMoCoV2, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			o1, o2, t1, t2 := targetedInputs(rand.New(rand.NewPCG(1, 1)), n, d)
+			in := [4][]float32{toF32(o1), toF32(o2), toF32(t1), toF32(t2)}
+			g1, g2 := make([]float32, n*d), make([]float32, n*d)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.TargetLoss(i+1, in[0], in[1], in[2], in[3], n, d, g1, g2); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
