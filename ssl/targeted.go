@@ -37,7 +37,7 @@ type Targeted interface {
 }
 
 // Objective is either a Method or a Targeted method: what NewObjective
-// returns. Use a type switch (or AsMethod/AsTargeted) to tell them apart.
+// returns. Use a type switch to tell them apart.
 type Objective interface {
 	Name() string
 }
