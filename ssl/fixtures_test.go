@@ -48,7 +48,8 @@ func relErr(got, want float64) float64 {
 // TestAgainstPyTorch runs every fixture case for its consecutive steps
 // through the public float32 API and compares with PyTorch (float64
 // autograd): losses and components to 1e-6 relative, gradients to 1e-5
-// relative to the largest gradient entry.
+// relative to the largest gradient entry. It also checks that every
+// registered method has a fixture, here or in targeted_fixtures.json.
 func TestAgainstPyTorch(t *testing.T) {
 	raw, err := os.ReadFile("testdata/ssl_fixtures.json")
 	if err != nil {
@@ -113,6 +114,11 @@ func TestAgainstPyTorch(t *testing.T) {
 				}
 			}
 		}
+	}
+	// The targeted methods' fixtures (TestTargetedAgainstPyTorch) count
+	// too: every registered method needs one in either file.
+	for _, c := range loadTargetedFixtures(t).Cases {
+		seen[c.Method] = true
 	}
 	for _, name := range Names() {
 		if !seen[name] {

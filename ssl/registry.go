@@ -19,7 +19,8 @@ type Registration struct {
 	Branches Branches
 }
 
-// registry lists every method in a fixed order, the flagship first.
+// registry lists every method in a fixed order, the flagship first, the
+// symmetric methods before the asymmetric (targeted) ones.
 func registry() []Registration {
 	return []Registration{
 		corInfoMaxRegistration,
@@ -27,6 +28,9 @@ func registry() []Registration {
 		vicRegRegistration,
 		simCLRRegistration,
 		wmseRegistration,
+		byolRegistration,
+		simSiamRegistration,
+		mocoV2Registration,
 	}
 }
 
@@ -133,7 +137,7 @@ func OptionOf(name string) (string, Option, bool) {
 }
 
 // Stateful is implemented by methods that carry running state between steps
-// (CorInfoMax's running mean and covariance). State returns deep copies;
+// (CorInfoMax's running mean and covariance, MoCo v2's queues). State returns deep copies;
 // SetState validates names and shapes and copies the data in. The trainer
 // saves the state in checkpoints and rolls it back when it skips a step.
 type Stateful interface {

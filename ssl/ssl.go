@@ -1,29 +1,42 @@
 // Package ssl implements the self-supervised objectives of the toolkit:
-// CorInfoMax and its peers Barlow Twins, VICReg, SimCLR and W-MSE.
+// CorInfoMax and its peers, symmetric and asymmetric.
 //
-// Every method works on the projector outputs of the two views of a batch,
-// given as float32 row-major N x D matrices, and returns the loss together
-// with its analytic gradient with respect to both inputs. All arithmetic
-// inside a method runs in float64; only the gradients written back are
-// float32. The package uses the engine's row operators (package ops) but
-// no backend.
+// The symmetric methods (CorInfoMax, Barlow Twins, VICReg, SimCLR, W-MSE)
+// are Methods: they work on the projector outputs of the two views of a
+// batch and send a gradient into both. The asymmetric (targeted) methods
+// (BYOL, SimSiam, MoCo v2+) are Targeted (targeted.go): they compare each
+// view's online output (the predictor's output for BYOL and SimSiam, the
+// projector's for MoCo) with targets computed without gradient (a momentum
+// network's projector outputs for BYOL and MoCo, the detached online
+// projector outputs for SimSiam), and their gradient flows into the online
+// outputs only; Branches says which extra networks the trainer runs.
+// NewObjective builds either kind.
+//
+// Every method takes its inputs as float32 row-major N x D matrices and
+// returns the loss together with its analytic gradient. All arithmetic
+// inside a method runs in float64, except the largest products of SimCLR
+// and MoCo, which run in float32 (see their documentation); only the
+// gradients written back are float32. The package uses the engine's row
+// operators (package ops) but no backend.
 //
 // Each method is one file holding the method and its Registration (its
 // name, declared options and constructor), listed once in registry.
 //
 // # Data-parallel training
 //
-// With Options.Gather set, a method first concatenates the z of all workers
-// (in the same worker order for both views) and evaluates the loss of that
-// one big batch; every worker therefore computes the same loss value and the
-// same running statistics. Gather's scatter function then hands each worker
-// the rows of dL/dz_all that belong to its own samples. Backpropagating those
-// rows through the local network gives the local contribution to dL/dθ, and
-// the gradient of the big-batch loss is the SUM of the workers'
-// contributions: all-reduce the parameter gradients with a sum (or multiply
-// an averaged all-reduce by the number of workers). Training on W workers
-// with n samples each is then exactly equal to training on one batch of
-// W*n samples.
+// With Options.Gather set, a method first concatenates the inputs of all
+// workers (z of both views, or the online outputs and targets of both
+// views for a Targeted method, in the same worker order for every tensor)
+// and evaluates the loss of that one big batch; every worker therefore
+// computes the same loss value and the same running state (CorInfoMax's
+// statistics, MoCo's queues). Gather's scatter function then hands each
+// worker the rows of dL/dz_all (dL/do_all) that belong to its own samples.
+// Backpropagating those rows through the local network gives the local
+// contribution to dL/dθ, and the gradient of the big-batch loss is the SUM
+// of the workers' contributions: all-reduce the parameter gradients with a
+// sum (or multiply an averaged all-reduce by the number of workers).
+// Training on W workers with n samples each is then exactly equal to
+// training on one batch of W*n samples.
 package ssl
 
 import (
@@ -223,4 +236,8 @@ var (
 	_ Method            = (*VICReg)(nil)
 	_ Method            = (*SimCLR)(nil)
 	_ Method            = (*WMSE)(nil)
+	_ Targeted          = (*BYOL)(nil)
+	_ Targeted          = (*SimSiam)(nil)
+	_ Targeted          = (*MoCoV2)(nil)
+	_ Stateful          = (*MoCoV2)(nil)
 )

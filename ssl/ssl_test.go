@@ -6,9 +6,34 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
+
+// symmetricNames returns the names of the symmetric methods (those New
+// builds), in registry order.
+func symmetricNames() []string {
+	var names []string
+	for _, r := range Methods() {
+		if r.New != nil {
+			names = append(names, r.Name)
+		}
+	}
+	return names
+}
+
+// targetedNames returns the names of the asymmetric methods (those
+// NewTargeted builds), in registry order.
+func targetedNames() []string {
+	var names []string
+	for _, r := range Methods() {
+		if r.NewTargeted != nil {
+			names = append(names, r.Name)
+		}
+	}
+	return names
+}
 
 func TestDefaultsConstructEveryMethod(t *testing.T) {
 	for _, name := range Names() {
@@ -16,19 +41,52 @@ func TestDefaultsConstructEveryMethod(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := New(name, opts)
+		m, err := NewObjective(name, opts)
 		if err != nil {
 			t.Fatalf("%s: defaults rejected: %v", name, err)
 		}
 		if m.Name() != name {
-			t.Errorf("New(%q).Name() = %q", name, m.Name())
+			t.Errorf("NewObjective(%q).Name() = %q", name, m.Name())
+		}
+		r, _ := Lookup(name)
+		_, isMethod := m.(Method)
+		_, isTargeted := m.(Targeted)
+		if isMethod != (r.New != nil) || isTargeted != (r.NewTargeted != nil) {
+			t.Errorf("%s: NewObjective returned %T (Method %v, Targeted %v)", name, m, isMethod, isTargeted)
+		}
+		if isTargeted {
+			if got := m.(Targeted).Branches(); got != r.Branches {
+				t.Errorf("%s: Branches() = %+v, registration %+v", name, got, r.Branches)
+			}
+			if _, err := New(name, opts); err == nil || !strings.Contains(err.Error(), "NewTargeted") {
+				t.Errorf("%s: New on an asymmetric method: want an error pointing to NewTargeted, got %v", name, err)
+			}
+		} else if _, err := NewTargeted(name, opts); err == nil || !strings.Contains(err.Error(), "ssl.New") {
+			t.Errorf("%s: NewTargeted on a symmetric method: want an error pointing to New, got %v", name, err)
 		}
 	}
-	if _, err := Defaults("byol"); err == nil {
+	if got, want := Names(), []string{NameCorInfoMax, NameBarlowTwins, NameVICReg, NameSimCLR, NameWMSE,
+		NameBYOL, NameSimSiam, NameMoCoV2}; !slices.Equal(got, want) {
+		t.Errorf("Names() = %v, want %v", got, want)
+	}
+	wantBranches := map[string]Branches{
+		NameBYOL:    {Predictor: true, Momentum: true},
+		NameSimSiam: {Predictor: true},
+		NameMoCoV2:  {Momentum: true},
+	}
+	for _, name := range Names() {
+		if b, err := BranchesOf(name); err != nil || b != wantBranches[name] {
+			t.Errorf("BranchesOf(%s) = %+v, %v; want %+v", name, b, err, wantBranches[name])
+		}
+	}
+	if _, err := Defaults("byol2"); err == nil {
 		t.Error("Defaults accepted an unknown method")
 	}
-	if _, err := New("byol", Options{}); err == nil {
+	if _, err := New("byol2", Options{}); err == nil {
 		t.Error("New accepted an unknown method")
+	}
+	if _, err := NewTargeted("byol2", Options{}); err == nil {
+		t.Error("NewTargeted accepted an unknown method")
 	}
 	// A declared option that Options lacks takes its default; an option
 	// the method does not declare is refused with a typed error.
@@ -55,6 +113,9 @@ func TestDefaultValues(t *testing.T) {
 		NameVICReg:      {"sim_coeff": 25, "std_coeff": 25, "cov_coeff": 1, "gamma": 1, "var_eps": 1e-4},
 		NameSimCLR:      {"temperature": 0.2},
 		NameWMSE:        {"w_size": 128, "w_iter": 1, "w_eps": 0},
+		NameBYOL:        {},
+		NameSimSiam:     {},
+		NameMoCoV2:      {"queue_size": 32768, "moco_temperature": 0.2},
 	}
 	for _, name := range Names() {
 		o, err := Defaults(name)
@@ -72,8 +133,11 @@ func TestDefaultValues(t *testing.T) {
 func TestOptionDeclarations(t *testing.T) {
 	names, flags := map[string]string{}, map[string]string{}
 	for _, r := range Methods() {
-		if r.Summary == "" || r.New == nil {
-			t.Errorf("%s: registration lacks a summary or a constructor", r.Name)
+		if r.Summary == "" || (r.New == nil) == (r.NewTargeted == nil) {
+			t.Errorf("%s: registration lacks a summary or has not exactly one constructor", r.Name)
+		}
+		if r.New != nil && r.Branches != (Branches{}) {
+			t.Errorf("%s: a symmetric method declares branches %+v", r.Name, r.Branches)
 		}
 		for _, o := range r.Options {
 			if o.Help == "" || o.Flag == "" {
@@ -153,11 +217,19 @@ func TestOptionValidation(t *testing.T) {
 		{NameWMSE, "w_size", func(o *Options) { o.Set("w_size", 1) }},
 		{NameWMSE, "w_iter", func(o *Options) { o.Set("w_iter", 0) }},
 		{NameWMSE, "w_eps", func(o *Options) { o.Set("w_eps", 1) }},
+		{NameMoCoV2, "queue_size", func(o *Options) { o.Set("queue_size", 0) }},
+		{NameMoCoV2, "queue_size", func(o *Options) { o.Set("queue_size", -5) }},
+		{NameMoCoV2, "queue_size", func(o *Options) { o.Set("queue_size", 2.5) }},
+		{NameMoCoV2, "moco_temperature", func(o *Options) { o.Set("moco_temperature", 0) }},
+		{NameMoCoV2, "moco_temperature", func(o *Options) { o.Set("moco_temperature", -0.1) }},
+		{NameMoCoV2, "moco_temperature", func(o *Options) { o.Set("moco_temperature", math.Inf(1)) }},
+		{NameBYOL, "temperature", func(o *Options) { o.Set("temperature", 0.2) }},
+		{NameSimSiam, "queue_size", func(o *Options) { o.Set("queue_size", 8) }},
 	}
 	for _, tc := range cases {
 		o, _ := Defaults(tc.method)
 		tc.edit(&o)
-		_, err := New(tc.method, o)
+		_, err := NewObjective(tc.method, o)
 		if err == nil {
 			t.Errorf("%s: bad %s accepted", tc.method, tc.option)
 			continue
@@ -170,10 +242,11 @@ func TestOptionValidation(t *testing.T) {
 }
 
 // TestEveryMethodRejectsBadInput checks NaN/Inf rejection and size checks
-// for all methods through the public API.
+// for all symmetric methods through the public API
+// (TestTargetedRejectsBadInput for the others).
 func TestEveryMethodRejectsBadInput(t *testing.T) {
 	const n, d = 8, 4
-	for _, name := range Names() {
+	for _, name := range symmetricNames() {
 		o, _ := Defaults(name)
 		setOwn(&o, "w_size", n)
 		m, err := New(name, o)
@@ -203,7 +276,7 @@ func TestEveryMethodRejectsBadInput(t *testing.T) {
 func TestGatherEqualsBigBatch(t *testing.T) {
 	const workers, n, d = 2, 8, 4
 	rng := rand.New(rand.NewPCG(8, 8))
-	for _, name := range Names() {
+	for _, name := range symmetricNames() {
 		o, _ := Defaults(name)
 		setOwn(&o, "w_size", n)
 		setOwn(&o, "w_eps", 0.1)

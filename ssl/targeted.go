@@ -37,7 +37,7 @@ type Targeted interface {
 }
 
 // Objective is either a Method or a Targeted method: what NewObjective
-// returns. Use a type switch (or AsMethod/AsTargeted) to tell them apart.
+// returns. Use a type switch to tell them apart.
 type Objective interface {
 	Name() string
 }
@@ -82,4 +82,127 @@ func BranchesOf(method string) (Branches, error) {
 		return Branches{}, err
 	}
 	return r.Branches, nil
+}
+
+// targetFunc64 is a targeted method's float64 core: the loss of the
+// (gathered) online outputs o1, o2 against the targets t1, t2 (each n x d)
+// with dL/do1, dL/do2 written into g1, g2 (zeroed by the caller).
+type targetFunc64 func(o1, o2, t1, t2 []float64, n, d int, g1, g2 []float64) (Result, error)
+
+// targetTensors names the inputs of TargetLoss in error messages, in the
+// order o1, o2, t1, t2.
+var targetTensors = [4]string{
+	"online output of view 1 (o1)", "online output of view 2 (o2)",
+	"target of view 1 (t1)", "target of view 2 (t2)",
+}
+
+// checkFiniteTensor returns an error naming the tensor and its first
+// non-finite entry.
+func checkFiniteTensor(what string, x []float32, d int) error {
+	for i, v := range x {
+		if !finite(float64(v)) {
+			return fmt.Errorf("%s has non-finite value %v at row %d, column %d", what, v, i/d, i%d)
+		}
+	}
+	return nil
+}
+
+// runTargetLoss is the float32 front end shared by the targeted methods,
+// runLoss's counterpart: it validates the sizes, rejects non-finite input
+// naming the method, the step and the tensor, gathers o1, o2, t1, t2 (in
+// that order, each with one call of gather) across workers, runs the
+// float64 core f, checks the loss and the gradients for finiteness and
+// scatters the gradient rows of this worker back into g1, g2. The targets
+// get no gradient, so their scatter functions are not used.
+func runTargetLoss(name string, step int, o1, o2, t1, t2 []float32, n, d int, g1, g2 []float32, gather GatherFunc, f targetFunc64) (Result, error) {
+	if n <= 0 || d <= 0 {
+		return Result{}, fmt.Errorf("%s: step %d: invalid shape n=%d, d=%d", name, step, n, d)
+	}
+	for i, s := range [][]float32{o1, o2, t1, t2, g1, g2} {
+		if len(s) != n*d {
+			what := [...]string{"o1", "o2", "t1", "t2", "g1", "g2"}[i]
+			return Result{}, fmt.Errorf("%s: step %d: %s has %d values, want n*d = %d", name, step, what, len(s), n*d)
+		}
+	}
+	in := [4][]float32{o1, o2, t1, t2}
+	for i, x := range in {
+		if err := checkFiniteTensor(targetTensors[i], x, d); err != nil {
+			return Result{}, fmt.Errorf("%s: step %d: %w", name, step, err)
+		}
+	}
+	all, nAll := in, n
+	var scatter [2]func(gAll, g []float32)
+	if gather != nil {
+		for i, x := range in {
+			a, m, sc, err := gather(x, n, d)
+			if err != nil {
+				return Result{}, fmt.Errorf("%s: step %d: gather %s: %w", name, step, targetTensors[i], err)
+			}
+			if i == 0 {
+				nAll = m
+			}
+			if m <= 0 || m != nAll || len(a) != m*d || (i < 2 && sc == nil) {
+				return Result{}, fmt.Errorf("%s: step %d: gather %s returned inconsistent sizes (%d rows, %d values, d=%d; %d rows for o1)",
+					name, step, targetTensors[i], m, len(a), d, nAll)
+			}
+			if err := checkFiniteTensor("gathered "+targetTensors[i], a, d); err != nil {
+				return Result{}, fmt.Errorf("%s: step %d: %w", name, step, err)
+			}
+			all[i] = a
+			if i < 2 {
+				scatter[i] = sc
+			}
+		}
+	}
+	gx1, gx2 := make([]float64, nAll*d), make([]float64, nAll*d)
+	res, err := f(to64(all[0]), to64(all[1]), to64(all[2]), to64(all[3]), nAll, d, gx1, gx2)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: step %d: %w", name, step, err)
+	}
+	if !finite(res.Loss) {
+		return Result{}, fmt.Errorf("%s: step %d: loss is %v", name, step, res.Loss)
+	}
+	for view, g := range [][]float64{gx1, gx2} {
+		for i, v := range g {
+			if !finite(float64(float32(v))) {
+				return Result{}, fmt.Errorf("%s: step %d: gradient of the online output of view %d is %v at row %d, column %d",
+					name, step, view+1, v, i/d, i%d)
+			}
+		}
+	}
+	if gather == nil {
+		copy32(g1, gx1)
+		copy32(g2, gx2)
+		return res, nil
+	}
+	ga := make([]float32, nAll*d)
+	copy32(ga, gx1)
+	scatter[0](ga, g1)
+	copy32(ga, gx2)
+	scatter[1](ga, g2)
+	return res, nil
+}
+
+// meanCos returns mean_i cos(o_i, t_i) over the n rows of o and t (n x d),
+// each row L2-normalised as F.normalize does (normalizeRows), and
+// OVERWRITES g with coef times its gradient with respect to o (t is
+// detached).
+func meanCos(o, t []float64, n, d int, coef float64, g []float64) float64 {
+	y, norms := normalizeRows(o, n, d)
+	k, _ := normalizeRows(t, n, d)
+	s := 0.0
+	for i := 0; i < n; i++ {
+		dot := 0.0
+		for j := i * d; j < (i+1)*d; j++ {
+			dot += y[j] * k[j]
+		}
+		s += dot
+	}
+	s /= float64(n)
+	c := coef / float64(n)
+	for j, v := range k {
+		g[j] = c * v
+	}
+	normalizeRowsBackward(y, norms, g, n, d, g)
+	return s
 }
