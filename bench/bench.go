@@ -270,19 +270,27 @@ func sslStep(be ops.Backend, c StepConfig, rng *rand.Rand, x [2]*tensor.Tensor) 
 // Objective times the SSL objective alone (loss and gradients) on random
 // inputs of n x d and returns the median seconds per call.
 func Objective(method string, n, d, steps int) (float64, error) {
-	m, err := ssl.New(method, ssl.Options{})
+	obj, err := ssl.NewObjective(method, ssl.Options{})
 	if err != nil {
 		return 0, err
 	}
 	rng := rand.New(rand.NewSource(1))
 	z1, z2, g1, g2 := make([]float32, n*d), make([]float32, n*d), make([]float32, n*d), make([]float32, n*d)
+	t1, t2 := make([]float32, n*d), make([]float32, n*d)
 	for i := range z1 {
 		z1[i], z2[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		t1[i], t2[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
 	}
 	var times []float64
 	for s := 1; s <= steps+2; s++ {
 		start := time.Now()
-		if _, err := m.Loss(s, z1, z2, n, d, g1, g2); err != nil {
+		switch m := obj.(type) {
+		case ssl.Method:
+			_, err = m.Loss(s, z1, z2, n, d, g1, g2)
+		case ssl.Targeted:
+			_, err = m.TargetLoss(s, z1, z2, t1, t2, n, d, g1, g2)
+		}
+		if err != nil {
 			return 0, err
 		}
 		if s > 2 {

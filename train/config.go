@@ -126,6 +126,17 @@ func fromRecipe(recipeName, method string, shared bool) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	_, ownRecipe := r.Methods[method]
+	if !ownRecipe {
+		// A recipe without the method's own settings (the ImageNet ones)
+		// takes the branches from its CIFAR recipe.
+		c10, err := recipe.Lookup("cifar10")
+		if err != nil {
+			return Config{}, err
+		}
+		r.Methods = c10.Methods
+		shared = true
+	}
 	if !shared {
 		r = r.For(method)
 	} else if own := r.For(method); own.Predictor != "" || own.FinalTau > 0 {
@@ -150,7 +161,7 @@ func fromRecipe(recipeName, method string, shared bool) (Config, error) {
 		ProjectorLastBias: r.ProjectorLastBias, ProjectorOutBN: r.ProjectorOutBN, Predictor: r.Predictor,
 		PredictorStaticLR: r.PredictorStaticLR,
 		BaseTau:           r.BaseTau, FinalTau: r.FinalTau,
-		Method: method, Recipe: recipeName, MethodOpts: opts, SharedSettings: shared,
+		Method: method, Recipe: recipeName, MethodOpts: opts, SharedSettings: shared && ownRecipe,
 		Optimizer: r.Optimizer, Epochs: r.Epochs, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, WarmupStart: r.WarmupStart,
 		WarmupEpochs: r.WarmupEpochs, Schedule: "cosine", ScheduleUnit: r.ScheduleUnit, Momentum: r.Momentum, WeightDecay: r.WeightDecay,
 		Seed: 0, Backend: backends.Default, Precision: "fp32", LogEvery: 10, KNNEvery: 1, KNNTrain: 10000, KNNTest: 2000, OnNaN: "stop",

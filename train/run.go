@@ -215,7 +215,7 @@ func (t *Trainer) build(ck *runState) error {
 		if err != nil {
 			return fmt.Errorf("building the momentum network: %w", err)
 		}
-		if t.momentum, err = nn.NewMomentum(t.net, target, cfg.BaseTau, cfg.FinalTau, t.totalSteps()); err != nil {
+		if t.momentum, err = nn.NewMomentum(t.net, target, cfg.BaseTau, cfg.FinalTau, t.scheduleSteps()); err != nil {
 			return err
 		}
 		t.step1.Momentum = t.momentum
@@ -259,7 +259,7 @@ func (t *Trainer) build(ck *runState) error {
 			return fmt.Errorf("--init: %w", err)
 		}
 		if t.momentum != nil { // the momentum network starts from the loaded weights
-			if t.momentum, err = nn.NewMomentum(t.net, t.momentum.Net, cfg.BaseTau, cfg.FinalTau, t.totalSteps()); err != nil {
+			if t.momentum, err = nn.NewMomentum(t.net, t.momentum.Net, cfg.BaseTau, cfg.FinalTau, t.scheduleSteps()); err != nil {
 				return err
 			}
 			t.step1.Momentum = t.momentum
@@ -268,8 +268,14 @@ func (t *Trainer) build(ck *runState) error {
 	return nil
 }
 
-// totalSteps is the number of optimizer steps of the whole run (the
-// momentum network's schedule runs over it).
+// scheduleSteps is the number of optimizer steps of all the run's epochs,
+// over which the momentum network's tau rises (as the learning rate's
+// cosine runs over the epochs): --max-steps stops a run early but does not
+// change its schedules, so a run stopped by it and resumed equals an
+// uninterrupted one.
+func (t *Trainer) scheduleSteps() int { return t.cfg.Epochs * t.loader.StepsPerEpoch() }
+
+// totalSteps is the number of optimizer steps the run will take.
 func (t *Trainer) totalSteps() int {
 	total := t.cfg.Epochs * t.loader.StepsPerEpoch()
 	if t.cfg.MaxSteps > 0 && t.cfg.MaxSteps < total {

@@ -127,7 +127,9 @@ func floats(t *checkpoint.Tensor) []float64 {
 	return out
 }
 
-// TestDataParallelEqualsOneProcess trains every method for 5 steps on one
+// TestDataParallelEqualsOneProcess trains every method (with BYOL's and
+// MoCo's momentum networks, MoCo's queue, SimSiam's fixed-rate predictor)
+// for 5 steps on one
 // process and on 2 ranks (mpirun, --sync-bn) from the same initial weights:
 // the losses agree to 1e-4 relative and the final weights, running
 // statistics and method state to 1e-4 of their largest magnitude. A gradient averaged instead of
@@ -136,15 +138,20 @@ func floats(t *checkpoint.Tensor) []float64 {
 func TestDataParallelEqualsOneProcess(t *testing.T) {
 	spec := tinyData(t, 40)
 	base := t.TempDir()
-	for _, method := range []string{"corinfomax", "barlowtwins", "vicreg", "simclr", "wmse"} {
+	for _, method := range []string{"corinfomax", "barlowtwins", "vicreg", "simclr", "wmse", "byol", "simsiam", "mocov2"} {
 		one, two := filepath.Join(base, method+"-1"), filepath.Join(base, method+"-2")
 		args := func(out string) []string {
 			// SGD for every method: this checks the data-parallel arithmetic,
 			// and Adam (W-MSE's recipe) turns the rounding noise of the
 			// zero gradient of a bias followed by batch norm into full steps.
 			a := tinyArgs(spec, out, "--method", method, "--max-steps", "5", "--sync-bn", "--lr", "0.01", "--optimizer", "sgd")
-			if method == "wmse" {
+			switch method {
+			case "wmse":
 				a = append(a, "--w-size", "8", "--w-eps", "0.1") // the whole global batch of 8
+			case "byol", "simsiam":
+				a = append(a, "--predictor", "16-8")
+			case "mocov2":
+				a = append(a, "--queue-size", "24")
 			}
 			return a
 		}
