@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The eight methods, each on its own fashionmnist recipe (bin/corinfomax
+# pretrain -h lists them: solo-learn's CIFAR settings with every width
+# divided by 4), for EPOCHS epochs and each seed of SEEDS; then kNN
+# (k = 20, 200), the linear probe, a 10% fine-tune and the spectra
+# (effective rank of the backbone features and the projector outputs) of
+# every run, and the table of docs/results.md: mean and spread over seeds.
+# Safe to interrupt and re-run: a run resumes from its checkpoint and every
+# finished step is skipped.
+#   scripts/peers.sh [RUNS_DIR] [EPOCHS] [SEEDS]
+set -euo pipefail
+runs=${1:-runs/peers}
+epochs=${2:-6}
+seeds=${3:-0 1 2}
+bin=${BIN:-bin/corinfomax}
+methods=${METHODS:-corinfomax barlowtwins vicreg simclr wmse byol simsiam mocov2}
+mkdir -p "$runs"
+for seed in $seeds; do
+  for m in $methods; do
+    out="$runs/$m-s$seed"
+    [ -f "$out/failed" ] && continue
+    if [ ! -s "$out/pretrain.json" ]; then
+      rc=0
+      mkdir -p "$out"
+      if [ -f "$out/checkpoint.safetensors" ]; then
+        "$bin" pretrain --out "$out" --resume --json > "$out/pretrain.json.tmp" || rc=$?
+      else
+        "$bin" pretrain --method "$m" --recipe fashionmnist --epochs "$epochs" --seed "$seed" --out "$out" --json \
+          > "$out/pretrain.json.tmp" || rc=$?
+      fi
+      if [ "$rc" != 0 ]; then
+        # Diverged or failed: a result too; the table says so.
+        echo "pretrain exited with status $rc" > "$out/failed"
+        continue
+      fi
+      # An interrupted run prints no summary: it resumes next time.
+      [ -s "$out/pretrain.json.tmp" ] || exit 1
+      mv "$out/pretrain.json.tmp" "$out/pretrain.json"
+    fi
+    [ -f "$out/knn.json" ] || { "$bin" knn --checkpoint "$out" --json > "$out/knn.json.tmp" && mv "$out/knn.json.tmp" "$out/knn.json"; }
+    [ -f "$out/linear.json" ] || { "$bin" linear --checkpoint "$out" --epochs 30 --json > "$out/linear.json.tmp" && mv "$out/linear.json.tmp" "$out/linear.json"; }
+    [ -f "$out/spectrum.json" ] || { "$bin" spectrum --checkpoint "$out" --out "$out/spectrum.png" --json > "$out/spectrum.json.tmp" && mv "$out/spectrum.json.tmp" "$out/spectrum.json"; }
+    ft="$out/ft10"
+    if [ ! -f "$ft/summary.json" ]; then
+      if [ -f "$ft/checkpoint.safetensors" ]; then
+        "$bin" finetune --out "$ft" --resume --json > "$out/ft10.json.tmp"
+      else
+        mkdir -p "$ft"
+        "$bin" finetune --checkpoint "$out" --data fashion-mnist --labels 10% --seed "$seed" --out "$ft" --json > "$out/ft10.json.tmp"
+      fi
+      mv "$out/ft10.json.tmp" "$ft/summary.json"
+    fi
+  done
+done
+/usr/bin/python3 "$(dirname "$0")/peers_table.py" "$runs"

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Summarise the runs of scripts/peers.sh: one markdown row per method with
+the mean and the spread (min-max over seeds) of kNN k=20 and k=200, linear
+top-1, 10% fine-tune top-1 and the effective ranks of the backbone
+features and the projector outputs, plus the number of seeds done.
+
+    /usr/bin/python3 scripts/peers_table.py RUNS_DIR
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def cell(values):
+    if not values:
+        return "-"
+    m = statistics.mean(values)
+    if len(values) == 1:
+        return "%.2f" % m
+    return "%.2f (%.2f-%.2f)" % (m, min(values), max(values))
+
+
+def main():
+    runs = sys.argv[1] if len(sys.argv) > 1 else "runs/peers"
+    order = ["corinfomax", "barlowtwins", "vicreg", "simclr", "wmse", "byol", "simsiam", "mocov2"]
+    rows = {}
+    for name in sorted(os.listdir(runs)):
+        m = re.fullmatch(r"(.+)-s(\d+)", name)
+        if not m:
+            continue
+        d = os.path.join(runs, name)
+        r = rows.setdefault(m.group(1), {k: [] for k in ("k20", "k200", "lin", "ft10", "rb", "rp", "seeds", "failed")})
+        if os.path.exists(os.path.join(d, "failed")):
+            r["failed"].append(m.group(2))
+            continue
+        knn, lin, sp = load(os.path.join(d, "knn.json")), load(os.path.join(d, "linear.json")), load(os.path.join(d, "spectrum.json"))
+        ft = load(os.path.join(d, "ft10", "summary.json"))
+        if knn:
+            r["k20"].append(knn["knn_k20"])
+            r["k200"].append(knn["knn_k200"])
+        if lin:
+            r["lin"].append(lin["linear_top1"])
+        if ft:
+            r["ft10"].append(ft["top1"])
+        if sp:
+            for s in sp["spectra"]:
+                r["rb" if s["layer"] == "backbone" else "rp"].append(s["effective_rank"])
+        if knn and lin and ft and sp:
+            r["seeds"].append(m.group(2))
+    print("| method | seeds | kNN k=20 | kNN k=200 | linear top-1 | 10% fine-tune top-1 | effective rank, backbone | effective rank, projector |")
+    print("|---|---|---|---|---|---|---|---|")
+    for method in sorted(rows, key=lambda x: order.index(x) if x in order else 99):
+        r = rows[method]
+        seeds = str(len(r["seeds"]))
+        if r["failed"]:
+            seeds += " (failed: seed %s)" % ", ".join(r["failed"])
+        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (method, seeds, cell(r["k20"]), cell(r["k200"]),
+              cell(r["lin"]), cell(r["ft10"]), cell(r["rb"]), cell(r["rp"])))
+
+
+if __name__ == "__main__":
+    main()
