@@ -276,7 +276,7 @@ func recipeTable() string {
 func methodTable() string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  recipe	method	projector	predictor	optimizer lr	warm-up from	weight decay	tau	source")
+	fmt.Fprintln(tw, "  recipe\tmethod\tprojector\tpredictor\toptimizer, lr at batch 256\twarm-up from\tweight decay\ttau\tsource")
 	for _, name := range recipe.Names() {
 		r, err := recipe.Lookup(name)
 		if err != nil {
@@ -304,7 +304,7 @@ func methodTable() string {
 			if mr.FinalTau > 0 {
 				tau = fmt.Sprintf("%g-%g", mr.BaseTau, mr.FinalTau)
 			}
-			fmt.Fprintf(tw, "  %s	%s	%s	%s	%s %g	%g	%g	%s	%s\n", name, m, proj, pred, mr.Optimizer, mr.LR, mr.WarmupStart,
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s %g\t%g\t%g\t%s\t%s\n", name, m, proj, pred, mr.Optimizer, mr.LR, mr.WarmupStart,
 				mr.WeightDecay, tau, mr.Source)
 		}
 	}
