@@ -41,11 +41,15 @@ type StepConfig struct {
 	// decay; Projector is then ignored. Empty: Projector without batch
 	// norm, SGD, and the method's branches at solo-learn's CIFAR sizes
 	// (predictor as wide as the projector's hidden layer, tau 0.99-1).
-	Recipe  string `json:"recipe,omitempty"`
-	Steps   int    `json:"steps"`
-	Warmup  int    `json:"warmup"`
-	Threads int    `json:"threads"`
-	Backend string `json:"backend"`
+	Recipe string `json:"recipe,omitempty"`
+	// Predictor and Optimizer are what the step ran with (filled in by
+	// Step; output only).
+	Predictor string `json:"predictor,omitempty"`
+	Optimizer string `json:"optimizer,omitempty"`
+	Steps     int    `json:"steps"`
+	Warmup    int    `json:"warmup"`
+	Threads   int    `json:"threads"`
+	Backend   string `json:"backend"`
 	// Precision is "fp32" or "bf16" (bfloat16 convolutions, dnnl only).
 	Precision string `json:"precision"`
 }
@@ -118,6 +122,13 @@ func Step(ctx context.Context, c StepConfig) (*StepResult, error) {
 		for i := range t.Data {
 			t.Data[i] = float32(rng.NormFloat64())
 		}
+	}
+	if c.Method != "supervised" {
+		cfg, err := sslConfig(c)
+		if err != nil {
+			return nil, err
+		}
+		c.Projector, c.Predictor, c.Optimizer = cfg.Projector, cfg.Predictor, cfg.Optimizer
 	}
 	var step func() (time.Duration, error)
 	imgs := c.Batch

@@ -77,6 +77,7 @@ type MoCoV2 struct {
 	opts  MoCoV2Config
 	queue [2]*Queue // queue[v] holds the keys of view v+1; nil before the first call or SetState
 	exact bool      // float64 products (tests), see SimCLR
+	sims  []float32 // the N x K similarities of the float32 path, reused across calls
 }
 
 // NewMoCoV2 validates opts and returns a MoCoV2 whose queues are allocated
@@ -181,9 +182,12 @@ func (m *MoCoV2) nce(q, k []float64, queue *Queue, n, d int) (float64, []float64
 	var loss float64
 	var gq, dpos []float64
 	if m.exact {
-		loss, gq, dpos = queueNCE(q, pos, to64(queue.rows), n, queue.size, d, m.opts.Temperature, gemm64)
+		loss, gq, dpos = queueNCE(q, pos, to64(queue.rows), n, queue.size, d, m.opts.Temperature, gemm64, nil)
 	} else {
-		loss, gq, dpos = queueNCE(round32(q), pos, queue.rows, n, queue.size, d, m.opts.Temperature, gemm32)
+		if len(m.sims) < n*queue.size {
+			m.sims = make([]float32, n*queue.size)
+		}
+		loss, gq, dpos = queueNCE(round32(q), pos, queue.rows, n, queue.size, d, m.opts.Temperature, gemm32, m.sims[:n*queue.size])
 	}
 	// The positive logit q_i·k_i adds dpos_i k_i.
 	for i, g := range dpos {
@@ -201,11 +205,14 @@ func (m *MoCoV2) nce(q, k []float64, queue *Queue, n, d int) (float64, []float64
 // with respect to q through the negatives (float64, n x d), and dL/dpos.
 // The rows' softmaxes are split over up to GOMAXPROCS goroutines; the loss
 // is summed in row order afterwards, so the result does not depend on the
-// split.
-func queueNCE[T float32 | float64](q []T, pos []float64, neg []T, n, kq, d int, temp float64, gemm gemmFunc[T]) (float64, []float64, []float64) {
+// split. sm, when not nil, is n x kq scratch (every entry overwritten).
+func queueNCE[T float32 | float64](q []T, pos []float64, neg []T, n, kq, d int, temp float64, gemm gemmFunc[T], sm []T) (float64, []float64, []float64) {
 	invT := 1 / temp
-	// S = q neg^T / T, then overwritten row by row with dL/dS = P / n.
-	sm := make([]T, n*kq)
+	// S = q neg^T / T, then overwritten row by row with dL/dS = P / n;
+	// sm (n x kq) is the caller's scratch, or nil for a new one.
+	if sm == nil {
+		sm = make([]T, n*kq)
+	}
 	gemm(blas.NoTrans, blas.Trans, n, kq, d, invT, q, neg, 0, sm)
 	rowLoss, dpos := make([]float64, n), make([]float64, n)
 	softmaxRows := func(lo, hi int) {

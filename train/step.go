@@ -52,6 +52,7 @@ type Step struct {
 	KeepFeatures bool
 
 	h0 *tensor.Tensor
+	t0 *tensor.Tensor // view 1's momentum target, copied out of the shared slot
 
 	g [2]*tensor.Tensor
 	z [2]*tensor.Tensor
@@ -132,8 +133,16 @@ func (s *Step) Run(step int, x [2]*tensor.Tensor, lr float64) (ssl.Result, error
 			}
 		}
 		if br.Momentum {
-			if _, t[v], err = s.Momentum.Net.Forward(v, x[v]); err != nil {
+			// One slot for both views: the momentum network never runs
+			// backward, so view 2 may reuse view 1's activations (half its
+			// memory); view 1's target is copied out first.
+			if _, t[v], err = s.Momentum.Net.Forward(0, x[v]); err != nil {
 				return ssl.Result{}, fmt.Errorf("step %d: momentum network on view %d: %w", step, v+1, err)
+			}
+			if v == 0 {
+				s.t0 = tensor.Ensure(s.t0, t[0].Shape...)
+				copy(s.t0.Data, t[0].Data)
+				t[0] = s.t0
 			}
 		}
 	}
