@@ -53,20 +53,28 @@ func ModelTensors(net *nn.Network) []*checkpoint.Tensor {
 	return out
 }
 
+// slot is one tensor of a network to load: its name and value.
+type slot struct {
+	name string
+	v    *tensor.Tensor
+}
+
+// tensorSlots lists the parameters, then the buffers, as slots.
+func tensorSlots(ps []*nn.Param, bs []*nn.Buffer) []slot {
+	slots := make([]slot, 0, len(ps)+len(bs))
+	for _, p := range ps {
+		slots = append(slots, slot{p.Name, p.Value})
+	}
+	for _, b := range bs {
+		slots = append(slots, slot{b.Name, b.Value})
+	}
+	return slots
+}
+
 // LoadMomentum copies the momentum network's tensors of f (saved under
 // MomentumPrefix) into target, checking every name, dtype and shape.
 func LoadMomentum(f *checkpoint.File, path string, target *nn.Network) error {
-	type slot struct {
-		name string
-		v    *tensor.Tensor
-	}
-	var slots []slot
-	for _, p := range target.Params() {
-		slots = append(slots, slot{p.Name, p.Value})
-	}
-	for _, b := range target.Buffers() {
-		slots = append(slots, slot{b.Name, b.Value})
-	}
+	slots := tensorSlots(target.Params(), target.Buffers())
 	for _, s := range slots {
 		t, ok := f.Get(MomentumPrefix + s.name)
 		if !ok {
@@ -114,17 +122,7 @@ type LoadOptions struct {
 // after checking every name, dtype and shape: it never loads part of a
 // model silently.
 func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptions) error {
-	type slot struct {
-		name string
-		v    *tensor.Tensor
-	}
-	var slots []slot
-	for _, p := range net.Params() {
-		slots = append(slots, slot{p.Name, p.Value})
-	}
-	for _, b := range net.Buffers() {
-		slots = append(slots, slot{b.Name, b.Value})
-	}
+	slots := tensorSlots(net.Params(), net.Buffers())
 	known := map[string]bool{}
 	var missing []string
 	for _, s := range slots {
@@ -177,17 +175,7 @@ func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptio
 // the backbone needs and f lacks, or of another shape, is an error naming
 // it (a checkpoint of another architecture).
 func LoadBackbone(f *checkpoint.File, path string, net *nn.Network) error {
-	type slot struct {
-		name string
-		v    *tensor.Tensor
-	}
-	var slots []slot
-	for _, p := range net.Backbone.Params() {
-		slots = append(slots, slot{p.Name, p.Value})
-	}
-	for _, b := range net.Backbone.Buffers() {
-		slots = append(slots, slot{b.Name, b.Value})
-	}
+	slots := tensorSlots(net.Backbone.Params(), net.Backbone.Buffers())
 	for _, s := range slots {
 		t, ok := f.Get(s.name)
 		if !ok {

@@ -156,12 +156,8 @@ func runLoss(name string, step int, z1, z2 []float32, n, d int, g1, g2 []float32
 	if !finite(res.Loss) {
 		return Result{}, fmt.Errorf("%s: step %d: loss is %v", name, step, res.Loss)
 	}
-	for view, g := range [][]float64{gx1, gx2} {
-		for i, v := range g {
-			if !finite(float64(float32(v))) {
-				return Result{}, fmt.Errorf("%s: step %d: gradient of view %d is %v at row %d, column %d", name, step, view+1, v, i/d, i%d)
-			}
-		}
+	if err := checkGrads(name, step, "view", d, gx1, gx2); err != nil {
+		return Result{}, err
 	}
 	if gather == nil {
 		copy32(g1, gx1)
@@ -174,6 +170,19 @@ func runLoss(name string, step int, z1, z2 []float32, n, d int, g1, g2 []float32
 	copy32(ga, gx2)
 	scatter2(ga, g2)
 	return res, nil
+}
+
+// checkGrads returns an error naming the first gradient entry of gx1, gx2
+// (of "what 1", "what 2") that is not finite in float32.
+func checkGrads(name string, step int, what string, d int, gx1, gx2 []float64) error {
+	for view, g := range [][]float64{gx1, gx2} {
+		for i, v := range g {
+			if !finite(float64(float32(v))) {
+				return fmt.Errorf("%s: step %d: gradient of %s %d is %v at row %d, column %d", name, step, what, view+1, v, i/d, i%d)
+			}
+		}
+	}
+	return nil
 }
 
 func to64(z []float32) []float64 {

@@ -162,13 +162,8 @@ func runTargetLoss(name string, step int, o1, o2, t1, t2 []float32, n, d int, g1
 	if !finite(res.Loss) {
 		return Result{}, fmt.Errorf("%s: step %d: loss is %v", name, step, res.Loss)
 	}
-	for view, g := range [][]float64{gx1, gx2} {
-		for i, v := range g {
-			if !finite(float64(float32(v))) {
-				return Result{}, fmt.Errorf("%s: step %d: gradient of the online output of view %d is %v at row %d, column %d",
-					name, step, view+1, v, i/d, i%d)
-			}
-		}
+	if err := checkGrads(name, step, "the online output of view", d, gx1, gx2); err != nil {
+		return Result{}, err
 	}
 	if gather == nil {
 		copy32(g1, gx1)
