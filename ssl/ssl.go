@@ -147,28 +147,39 @@ func runLoss(name string, step int, z1, z2 []float32, n, d int, g1, g2 []float32
 		}
 		nAll = n1
 	}
-	x1, x2 := to64(a1), to64(a2)
 	gx1, gx2 := make([]float64, nAll*d), make([]float64, nAll*d)
-	res, err := f(x1, x2, nAll, d, gx1, gx2)
+	res, err := f(to64(a1), to64(a2), nAll, d, gx1, gx2)
+	return finishLoss(name, step, "view", res, err, nAll, d, [2][]float64{gx1, gx2}, [2][]float32{g1, g2},
+		[2]func(gAll, g []float32){scatter1, scatter2})
+}
+
+// finishLoss is the end of both float32 front ends (runLoss and
+// runTargetLoss): it checks the float64 core's result and writes its
+// gradients gx (nAll x d each) into g, copied, or, after a gather, as this
+// worker's rows (scatter). what names the tensors in messages.
+func finishLoss(name string, step int, what string, res Result, err error, nAll, d int, gx [2][]float64, g [2][]float32,
+	scatter [2]func(gAll, g []float32)) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: step %d: %w", name, step, err)
 	}
 	if !finite(res.Loss) {
 		return Result{}, fmt.Errorf("%s: step %d: loss is %v", name, step, res.Loss)
 	}
-	if err := checkGrads(name, step, "view", d, gx1, gx2); err != nil {
+	if err := checkGrads(name, step, what, d, gx[0], gx[1]); err != nil {
 		return Result{}, err
 	}
-	if gather == nil {
-		copy32(g1, gx1)
-		copy32(g2, gx2)
-		return res, nil
+	var ga []float32
+	for v := range gx {
+		if scatter[v] == nil {
+			copy32(g[v], gx[v])
+			continue
+		}
+		if ga == nil {
+			ga = make([]float32, nAll*d)
+		}
+		copy32(ga, gx[v])
+		scatter[v](ga, g[v])
 	}
-	ga := make([]float32, nAll*d)
-	copy32(ga, gx1)
-	scatter1(ga, g1)
-	copy32(ga, gx2)
-	scatter2(ga, g2)
 	return res, nil
 }
 

@@ -156,26 +156,8 @@ func runTargetLoss(name string, step int, o1, o2, t1, t2 []float32, n, d int, g1
 	}
 	gx1, gx2 := make([]float64, nAll*d), make([]float64, nAll*d)
 	res, err := f(to64(all[0]), to64(all[1]), to64(all[2]), to64(all[3]), nAll, d, gx1, gx2)
-	if err != nil {
-		return Result{}, fmt.Errorf("%s: step %d: %w", name, step, err)
-	}
-	if !finite(res.Loss) {
-		return Result{}, fmt.Errorf("%s: step %d: loss is %v", name, step, res.Loss)
-	}
-	if err := checkGrads(name, step, "the online output of view", d, gx1, gx2); err != nil {
-		return Result{}, err
-	}
-	if gather == nil {
-		copy32(g1, gx1)
-		copy32(g2, gx2)
-		return res, nil
-	}
-	ga := make([]float32, nAll*d)
-	copy32(ga, gx1)
-	scatter[0](ga, g1)
-	copy32(ga, gx2)
-	scatter[1](ga, g2)
-	return res, nil
+	return finishLoss(name, step, "the online output of view", res, err, nAll, d, [2][]float64{gx1, gx2},
+		[2][]float32{g1, g2}, scatter)
 }
 
 // meanCos returns mean_i cos(o_i, t_i) over the n rows of o and t (n x d),
