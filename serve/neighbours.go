@@ -375,9 +375,9 @@ func (s *Server) answer(w http.ResponseWriter, id string, ix *index, stale bool,
 	writeJSON(w, http.StatusOK, map[string]any{"run": id, "status": "ready", "stale": stale,
 		"checkpoint": map[string]any{"epoch": ix.epoch, "step": ix.step},
 		"query":      query, "k": k,
-		"features":   search(ix.train, q, k, classes),
-		"pixels":     search(ix.rawTrain, raw, k, classes),
-		"searched":   map[string]int{"features": ix.train.n, "pixels": ix.rawTrain.n, "dim": ix.train.dim}})
+		"features": search(ix.train, q, k, classes),
+		"pixels":   search(ix.rawTrain, raw, k, classes),
+		"searched": map[string]int{"features": ix.train.n, "pixels": ix.rawTrain.n, "dim": ix.train.dim}})
 }
 
 func (s *Server) handleNeighbours(w http.ResponseWriter, r *http.Request) {
@@ -509,4 +509,3 @@ func (s *Server) dataset(k dsKey) (data.Dataset, error) {
 	s.datasets[k] = ds
 	return ds, nil
 }
-
