@@ -63,7 +63,9 @@ function sortableTable(header, rows, id) {
 // ---- runs page ----
 async function runsPage() {
   document.title = "runs · corinfomax serve";
-  const selected = new Set(JSON.parse(sessionStorage.getItem("selected") || "[]"));
+  // ?compare=a,b preselects runs (a link to a comparison).
+  const preset = params.get("compare");
+  const selected = new Set(preset ? preset.split(",") : JSON.parse(sessionStorage.getItem("selected") || "[]"));
   const tableBox = h("div"), cmpBox = h("div", {id: "compare"});
   const cmpButton = h("button", {id: "compare-button", onclick: compare}, "Compare selected");
   main.replaceChildren(h("h1", {}, "Runs"), tableBox, h("p", {}, cmpButton, " ", h("span", {class: "muted"}, "the table corinfomax compare prints; click a column to sort")), cmpBox);
