@@ -141,5 +141,31 @@ func (e *Encoder) input(img image.Image) (*tensor.Tensor, error) {
 	return x, nil
 }
 
+// Geometry is the image size and normalisation the encoder expects for
+// the dataset ds opened from spec: the checkpoint's own, else the
+// dataset's defaults (size 32).
+func (e *Encoder) Geometry(spec string, ds data.Dataset) (int, data.Norm) {
+	size := e.Size
+	if size < 1 {
+		size = 32
+	}
+	norm := e.Norm
+	if len(norm.Mean) != ds.Channels() {
+		norm = data.DefaultNorm(spec, ds.Channels())
+	}
+	return size, norm
+}
+
+// Pixels returns img as the network sees it: resized to the training size,
+// normalised with the training constants, Size x Size x C values (HWC),
+// laid out as model.Features returns the pixels of a dataset image.
+func (e *Encoder) Pixels(img image.Image) ([]float32, error) {
+	x, err := e.input(img)
+	if err != nil {
+		return nil, err
+	}
+	return x.Data, nil
+}
+
 // Backend is the operator backend the encoder runs on.
 func (e *Encoder) Backend() ops.Backend { return e.backend }

@@ -33,7 +33,8 @@ func (t *Trainer) endEpoch(ctx context.Context, secs float64, imgs int) error {
 	}
 	if sp, source, err := t.spectrum(); err == nil {
 		rec["spectrum"] = map[string]any{"below_1e-8": sp.Below1e8, "above_1e-1": sp.Above1e1,
-			"effective_rank": sp.EffectiveRank, "dim": len(sp.Eigenvalues), "source": source}
+			"effective_rank": sp.EffectiveRank, "dim": len(sp.Eigenvalues), "source": source,
+			"eigenvalues": jsonFloats(sp.Eigenvalues)}
 		t.history.Spectrum = sp.Eigenvalues
 	} else {
 		fmt.Fprintf(t.log, "warning: epoch %d: spectrum: %v\n", epoch, err)

@@ -161,6 +161,15 @@ func jsonFloat(v float64) any {
 	return v
 }
 
+// jsonFloats is jsonFloat of every element.
+func jsonFloats(v []float64) []any {
+	out := make([]any, len(v))
+	for i, x := range v {
+		out[i] = jsonFloat(x)
+	}
+	return out
+}
+
 // history is what the report plots: loss components per logged step, the
 // online kNN accuracy per epoch and the last spectrum.
 type history struct {

@@ -393,6 +393,9 @@ func (t *Trainer) run(ctx context.Context) (*Summary, error) {
 			res, skippedStep, err := t.trainStep(b, lr)
 			if err != nil {
 				it.Close()
+				if isDivergence(err) {
+					t.recordStop("diverged", err)
+				}
 				return nil, err
 			}
 			t.step++
@@ -459,6 +462,7 @@ func (t *Trainer) summary() *Summary {
 }
 
 func (t *Trainer) interrupt() (*Summary, error) {
+	t.recordStop("interrupted", ErrInterrupted)
 	if err := t.save(); err != nil {
 		return nil, fmt.Errorf("saving the checkpoint after interruption: %w", err)
 	}
@@ -506,4 +510,16 @@ func (t *Trainer) trainStep(b *data.Batch, lr float64) (ssl.Result, bool, error)
 			"collapsed; try a lower --lr, or --on-nan skip); %s", err, lr, t.lastGood())
 	}
 	return res, false, fmt.Errorf("%w; %s", err, t.lastGood())
+}
+
+// recordStop appends a "stop" record (why the run stopped before its end:
+// "diverged" or "interrupted") to metrics.jsonl, so that a reader of the
+// run directory (corinfomax serve) tells a diverged run from a killed one.
+// A failed write is only logged: the run is stopping anyway.
+func (t *Trainer) recordStop(reason string, cause error) {
+	rec := map[string]any{"type": "stop", "reason": reason, "epoch": t.epoch + 1, "step": t.step,
+		"error": cause.Error()}
+	if err := t.metrics.write(rec); err != nil {
+		fmt.Fprintf(t.log, "warning: recording the stop in metrics.jsonl: %v\n", err)
+	}
 }

@@ -158,6 +158,14 @@ func TestInterruptSavesAndResumes(t *testing.T) {
 	if sum.Steps != 0 {
 		t.Fatalf("interrupted run did %d steps", sum.Steps)
 	}
+	if last := lastRecord(t, cfg.Out); last["type"] != "stop" || last["reason"] != "interrupted" {
+		t.Fatalf("want a last metrics record {\"type\":\"stop\",\"reason\":\"interrupted\"}, got %v", last)
+	}
+	// The epoch records carry the whole spectrum (serve plots it per epoch).
+	if sp, _ := lastRecord(t, full.Out)["spectrum"].(map[string]any); sp == nil ||
+		len(sp["eigenvalues"].([]any)) != int(sp["dim"].(float64)) {
+		t.Fatalf("the last epoch record's spectrum lacks its %v eigenvalues: %v", sp["dim"], sp)
+	}
 	stored, err := StoredConfig(cfg.Out)
 	if err != nil {
 		t.Fatal(err)
@@ -244,6 +252,17 @@ func TestDivergenceStopsOrSkips(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "step ") || !strings.Contains(err.Error(), "learning rate") ||
 		!strings.Contains(err.Error(), "no checkpoint was written yet") {
 		t.Fatalf("want a divergence error naming the step, the learning rate and the missing checkpoint, got %v", err)
+	}
+	// metrics.jsonl ends with a stop record that says so (what serve shows).
+	mb, rerr := os.ReadFile(filepath.Join(cfg.Out, "metrics.jsonl"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	lines := strings.Split(strings.TrimSpace(string(mb)), "\n")
+	var stop map[string]any
+	if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &stop); jerr != nil || stop["type"] != "stop" ||
+		stop["reason"] != "diverged" {
+		t.Fatalf("want a last record {\"type\":\"stop\",\"reason\":\"diverged\"}, got %q (%v)", lines[len(lines)-1], jerr)
 	}
 	// With a checkpoint every step, the one left is the last finite state.
 	every := tinyConfig(t, spec, filepath.Join(t.TempDir(), "every"))
@@ -492,4 +511,19 @@ func bf16Updates(t *testing.T, spec string, zeroInit bool) ([]updateStat, float6
 		stats = append(stats, updateStat{name: name, rel: math.Sqrt(d2 / n2), ratio: math.Sqrt(m2 / n2), cos: cos})
 	}
 	return stats, math.Sqrt(d2All / math.Max(n2All, 1e-300)), out16
+}
+
+// lastRecord is the last record of dir's metrics.jsonl.
+func lastRecord(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rec); err != nil {
+		t.Fatalf("metrics.jsonl's last line %q: %v", lines[len(lines)-1], err)
+	}
+	return rec
 }

@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/corinfomax/corinfomax/data"
 	"github.com/corinfomax/corinfomax/encoder"
 	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/report"
-	"github.com/corinfomax/corinfomax/train"
+	"github.com/corinfomax/corinfomax/runinfo"
 	"github.com/spf13/cobra"
 )
 
@@ -20,32 +18,6 @@ func newIndentEncoder(w io.Writer) *json.Encoder {
 	e := json.NewEncoder(w)
 	e.SetIndent("", "  ")
 	return e
-}
-
-// lastEpochRecord returns the last "epoch" record of RUNDIR/metrics.jsonl.
-func lastEpochRecord(runDir string) map[string]any {
-	f, err := os.Open(filepath.Join(runDir, "metrics.jsonl"))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var last map[string]any
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	for sc.Scan() {
-		var rec map[string]any
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["type"] == "epoch" {
-			last = rec
-		}
-	}
-	return last
-}
-
-func fmtNum(v any) string {
-	if f, ok := v.(float64); ok {
-		return fmt.Sprintf("%.2f", f)
-	}
-	return "-"
 }
 
 func newCompareCmd() *cobra.Command {
@@ -63,17 +35,12 @@ normalised projector outputs, and plot their spectra in one figure.`,
 			var rows [][]string
 			series := map[string][]float64{}
 			for _, run := range runs {
-				var cfg train.Config
-				if err := readJSON(filepath.Join(run, "config.json"), &cfg); err != nil {
-					return fmt.Errorf("%s is not a run directory: %w", run, err)
+				sum, err := runinfo.Read(run)
+				if err != nil {
+					return err
 				}
-				ev := map[string]any{}
-				_ = readJSON(filepath.Join(run, "eval.json"), &ev)
-				rec := lastEpochRecord(run)
-				epochs := "-"
-				if rec != nil {
-					epochs = fmt.Sprint(rec["epoch"])
-				}
+				sum.Name = runLabel(run)
+				cfg := sum.Config
 				erank := "-"
 				enc, err := encoder.Load(run, encoder.Options{Threads: threads})
 				if err != nil {
@@ -81,7 +48,7 @@ normalised projector outputs, and plot their spectra in one figure.`,
 				}
 				ds, err := data.Open(cfg.Data, data.Train, data.OpenOptions{Limit: limit, Log: os.Stderr})
 				if err == nil {
-					size, norm := evalGeometry(enc, cfg.Data, ds)
+					size, norm := enc.Geometry(cfg.Data, ds)
 					feats, _, dim, ferr := model.Features(cmd.Context(), enc.Net, ds, size, norm, model.Projector, limit, 256)
 					if ferr == nil {
 						if sp, serr := spectrumOf(feats, len(feats)/dim, dim, true); serr == nil {
@@ -96,12 +63,9 @@ normalised projector outputs, and plot their spectra in one figure.`,
 				if err != nil {
 					return err
 				}
-				rows = append(rows, []string{runLabel(run), cfg.Method, cfg.Recipe, fmt.Sprintf("%s w%d", cfg.Arch, cfg.Width),
-					epochs, fmt.Sprint(cfg.Batch), fmt.Sprint(cfg.LR), cfg.Projector, fmtNum(ev["knn_k20"]), fmtNum(ev["knn_k200"]),
-					fmtNum(ev["linear_top1"]), fmtNum(ev["linear_top5"]), erank})
+				rows = append(rows, sum.CompareRow(erank))
 			}
-			fmt.Println(report.MarkdownTable([]string{"run", "method", "recipe", "backbone", "epochs", "batch", "lr",
-				"projector", "kNN k=20", "kNN k=200", "linear top-1", "linear top-5", "effective rank"}, rows))
+			fmt.Println(report.MarkdownTable(runinfo.CompareHeader(), rows))
 			if out != "" && len(series) > 0 {
 				if err := report.Spectra(out, "eigenvalues of the normalised projector covariance", series); err != nil {
 					return err

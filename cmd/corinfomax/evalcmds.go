@@ -89,26 +89,12 @@ func splitFeatures(ctx context.Context, enc *encoder.Encoder, spec string, split
 		return nil, nil, 0, nil, fmt.Errorf("--data %s has %d channels, the checkpoint's network takes %d",
 			spec, ds.Channels(), enc.Spec.InChannels)
 	}
-	size, norm := evalGeometry(enc, spec, ds)
+	size, norm := enc.Geometry(spec, ds)
 	feats, labels, dim, err := model.Features(ctx, enc.Net, ds, size, norm, layer, 0, 256)
 	if err != nil {
 		return nil, nil, 0, nil, err
 	}
 	return feats, labels, dim, ds, nil
-}
-
-// evalGeometry is the size and normalisation the encoder expects: the
-// checkpoint's own, else the dataset's defaults.
-func evalGeometry(enc *encoder.Encoder, spec string, ds data.Dataset) (int, data.Norm) {
-	size := enc.Size
-	if size < 1 {
-		size = 32
-	}
-	norm := enc.Norm
-	if len(norm.Mean) != ds.Channels() {
-		norm = data.DefaultNorm(spec, ds.Channels())
-	}
-	return size, norm
 }
 
 func parseInts(flag, s string) ([]int, error) {
@@ -272,7 +258,7 @@ func runLinear(ctx context.Context, enc *encoder.Encoder, spec string, limit, te
 	cfg.NumClasses = ds.NumClasses()
 	source := func(context.Context, int) ([]float32, []int, error) { return trF, trL, nil }
 	if augment {
-		size, norm := evalGeometry(enc, spec, ds)
+		size, norm := enc.Geometry(spec, ds)
 		source = func(ctx context.Context, epoch int) ([]float32, []int, error) {
 			f, l, _, err := model.AugmentedFeatures(ctx, enc.Net, ds, size, norm, epoch, cfg.Seed, 256)
 			return f, l, err

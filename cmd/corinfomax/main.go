@@ -78,6 +78,6 @@ Start with "corinfomax demo" (pretrain on Fashion-MNIST, evaluate, compare with 
 		SilenceErrors: true,
 	}
 	root.AddCommand(newPretrainCmd(), newFinetuneCmd(), newKNNCmd(), newLinearCmd(), newSpectrumCmd(), newEmbedCmd(),
-		newCompareCmd(), newDemoCmd(), newBenchCmd(), newDataCmd())
+		newCompareCmd(), newServeCmd(), newDemoCmd(), newBenchCmd(), newDataCmd())
 	return root
 }
