@@ -182,12 +182,12 @@ func (m *MoCoV2) nce(q, k []float64, queue *Queue, n, d int) (float64, []float64
 	var loss float64
 	var gq, dpos []float64
 	if m.exact {
-		loss, gq, dpos = queueNCE(q, pos, to64(queue.rows), n, queue.size, d, m.opts.Temperature, gemm64, nil)
+		loss, gq, dpos = queueNCE(q, pos, to64(queue.rows), n, queue.size, d, m.opts.Temperature, gemm64, nil, math.Exp)
 	} else {
 		if len(m.sims) < n*queue.size {
 			m.sims = make([]float32, n*queue.size)
 		}
-		loss, gq, dpos = queueNCE(round32(q), pos, queue.rows, n, queue.size, d, m.opts.Temperature, gemm32, m.sims[:n*queue.size])
+		loss, gq, dpos = queueNCE(round32(q), pos, queue.rows, n, queue.size, d, m.opts.Temperature, gemm32, m.sims[:n*queue.size], expNonPos)
 	}
 	// The positive logit q_i·k_i adds dpos_i k_i.
 	for i, g := range dpos {
@@ -205,8 +205,11 @@ func (m *MoCoV2) nce(q, k []float64, queue *Queue, n, d int) (float64, []float64
 // with respect to q through the negatives (float64, n x d), and dL/dpos.
 // The rows' softmaxes are split over up to GOMAXPROCS goroutines; the loss
 // is summed in row order afterwards, so the result does not depend on the
-// split. sm, when not nil, is n x kq scratch (every entry overwritten).
-func queueNCE[T float32 | float64](q []T, pos []float64, neg []T, n, kq, d int, temp float64, gemm gemmFunc[T], sm []T) (float64, []float64, []float64) {
+// split. sm, when not nil, is n x kq scratch (every entry overwritten);
+// exp computes e^x for the x <= 0 of the softmax (math.Exp, or expNonPos
+// on the float32 path).
+func queueNCE[T float32 | float64](q []T, pos []float64, neg []T, n, kq, d int, temp float64, gemm gemmFunc[T], sm []T,
+	exp func(float64) float64) (float64, []float64, []float64) {
 	invT := 1 / temp
 	// S = q neg^T / T, then overwritten row by row with dL/dS = P / n;
 	// sm (n x kq) is the caller's scratch, or nil for a new one.
@@ -225,10 +228,10 @@ func queueNCE[T float32 | float64](q []T, pos []float64, neg []T, n, kq, d int, 
 					mx = float64(v)
 				}
 			}
-			ep := math.Exp(lp - mx)
+			ep := exp(lp - mx)
 			sum := ep
 			for j, v := range row {
-				e := math.Exp(float64(v) - mx)
+				e := exp(float64(v) - mx)
 				sum += e
 				row[j] = T(e)
 			}
@@ -265,6 +268,22 @@ func queueNCE[T float32 | float64](q []T, pos []float64, neg []T, n, kq, d int, 
 		gq[i] = float64(v)
 	}
 	return loss, gq, dpos
+}
+
+// expNonPos returns e^x for x <= 0 to within 2e-7 relative (0 below -80):
+// x = k ln 2 + r with |r| <= ln 2 / 2, e^r by its Taylor polynomial of
+// degree 6, times 2^k from the exponent bits. About three times faster
+// than math.Exp; the float32 path of MoCo's softmax stores its results in
+// float32 (relative precision 6e-8) anyway, and its N x K exponentials
+// were most of the objective's time.
+func expNonPos(x float64) float64 {
+	if x < -80 {
+		return 0
+	}
+	k := int(x*math.Log2E - 0.5) // rounds x log2(e) to the nearest integer (x <= 0)
+	r := x - float64(k)*math.Ln2
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
+	return p * math.Float64frombits(uint64(k+1023)<<52)
 }
 
 // gemm64 is a gemmFunc on blas64.

@@ -163,3 +163,24 @@ func TestQueueState(t *testing.T) {
 		}
 	}
 }
+
+// TestExpNonPos checks the fast exponential of MoCo's float32 path against
+// math.Exp on [-80, 0] (2e-7 relative) and its cut-off below.
+func TestExpNonPos(t *testing.T) {
+	worst := 0.0
+	for x := -80.0; x <= 0; x += 0.000731 {
+		want := math.Exp(x)
+		if e := math.Abs(expNonPos(x)-want) / want; e > worst {
+			worst = e
+		}
+	}
+	if got := expNonPos(0); math.Abs(got-1) > 2e-7 {
+		t.Errorf("expNonPos(0) = %v", got)
+	}
+	if worst > 2e-7 {
+		t.Errorf("largest relative error %.3g on [-80, 0], want <= 2e-7", worst)
+	}
+	if expNonPos(-100) != 0 {
+		t.Errorf("expNonPos(-100) = %v, want 0", expNonPos(-100))
+	}
+}
