@@ -6,7 +6,7 @@
 # (effective rank of the backbone features and the projector outputs) of
 # every run, and the table of docs/results.md: mean and spread over seeds.
 # Safe to interrupt and re-run: a run resumes from its checkpoint and every
-# finished step is skipped.
+# finished step is skipped; checkpoints every 50 steps, so a killed run loses little.
 #   scripts/peers.sh [RUNS_DIR] [EPOCHS] [SEEDS]
 set -euo pipefail
 runs=${1:-runs/peers}
@@ -23,9 +23,9 @@ for seed in $seeds; do
       rc=0
       mkdir -p "$out"
       if [ -f "$out/checkpoint.safetensors" ]; then
-        "$bin" pretrain --out "$out" --resume --json > "$out/pretrain.json.tmp" || rc=$?
+        "$bin" pretrain --out "$out" --resume --checkpoint-every 50 --json > "$out/pretrain.json.tmp" || rc=$?
       else
-        "$bin" pretrain --method "$m" --recipe fashionmnist --epochs "$epochs" --seed "$seed" --out "$out" --json \
+        "$bin" pretrain --method "$m" --recipe fashionmnist --epochs "$epochs" --seed "$seed" --checkpoint-every 50 --out "$out" --json \
           > "$out/pretrain.json.tmp" || rc=$?
       fi
       if [ "$rc" != 0 ]; then
