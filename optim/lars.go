@@ -7,16 +7,23 @@ import (
 	"github.com/corinfomax/corinfomax/nn"
 )
 
-// LARS is solo-learn's LARS (from PyTorch Lightning Bolts; dampening 0,
-// eps 1e-8, clip_lars_lr false, no Nesterov). For every parameter, with
-// ||.|| the Euclidean norm over the whole tensor:
+// LARS is solo-learn's LARS (solo/utils/lars.py, from PyTorch Lightning
+// Bolts; dampening 0, eps 1e-8, no Nesterov). For every parameter, with
+// ||.|| the Euclidean norm over the whole tensor and lr the learning rate
+// of this step:
 //
 //	d = grad
 //	if the parameter is adapted and ||w|| != 0 and ||grad|| != 0:
 //	    lars_lr = eta * ||w|| / (||grad|| + wd * ||w|| + eps)
+//	    if ClipLR: lars_lr = min(lars_lr / lr, 1)
 //	    d = lars_lr * (grad + wd * w)
 //	buf = d on the first step, else buf = momentum * buf + d
 //	w = w - lr * buf
+//
+// Without ClipLR the rate of an adapted parameter is lr * lars_lr; with it
+// (solo-learn's clip_lr, which all of solo-learn's LARS recipes set) it is
+// min(lars_lr, lr): never above lr, and 1/lr times the unclipped rate where
+// the clip does not bind.
 //
 // With ExcludeBiasAndBN, biases and batch-norm parameters (solo-learn's
 // p.ndim == 1 test) are not adapted AND get no weight decay: d = grad. Note
@@ -24,13 +31,15 @@ import (
 // parameter whose weight or gradient norm is zero.
 type LARS struct {
 	Momentum, WeightDecay, Eta, Eps float64
-	ExcludeBiasAndBN                bool
-	params                          []*nn.Param
-	state                           slots
+	// ExcludeBiasAndBN is solo-learn's exclude_bias_n_norm, ClipLR its
+	// clip_lr (lars_lr = min(lars_lr / lr, 1)).
+	ExcludeBiasAndBN, ClipLR bool
+	params                   []*nn.Param
+	state                    slots
 }
 
-// NewLARS returns a LARS optimizer (eta 0.02 is solo-learn's default in its
-// recipes).
+// NewLARS returns a LARS optimizer without the clip (set ClipLR for it;
+// eta 0.02 is solo-learn's default in its recipes).
 func NewLARS(params []*nn.Param, momentum, weightDecay, eta float64, excludeBiasAndBN bool) *LARS {
 	return &LARS{Momentum: momentum, WeightDecay: weightDecay, Eta: eta, Eps: 1e-8,
 		ExcludeBiasAndBN: excludeBiasAndBN, params: params, state: newSlots(params, "momentum_buffer")}
@@ -57,6 +66,10 @@ func (o *LARS) Step(lr float64) error {
 			wNorm, gNorm := norm(w), norm(grad)
 			if wNorm != 0 && gNorm != 0 {
 				scale = o.Eta * wNorm / (gNorm + wd*wNorm + o.Eps)
+				if o.ClipLR {
+					// At lr 0, scale/lr is +Inf and the clip gives 1, as in PyTorch.
+					scale = math.Min(scale/lr, 1)
+				}
 				decay = wd
 			}
 		}

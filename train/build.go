@@ -16,7 +16,11 @@ func NewOptimizer(cfg *Config, params []*nn.Param) (optim.Optimizer, error) {
 	case "sgd":
 		return optim.NewSGD(params, cfg.Momentum, cfg.WeightDecay, false), nil
 	case "lars":
-		return optim.NewLARS(params, cfg.Momentum, cfg.WeightDecay, 0.02, true), nil
+		// solo-learn's LARS recipes: eta 0.02, exclude_bias_n_norm and
+		// clip_lr true.
+		o := optim.NewLARS(params, cfg.Momentum, cfg.WeightDecay, 0.02, true)
+		o.ClipLR = true
+		return o, nil
 	case "adamw":
 		return optim.NewAdamW(params, 0.9, 0.999, 1e-8, cfg.WeightDecay), nil
 	}
