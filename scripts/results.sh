@@ -10,7 +10,8 @@ epochs=${1:-10}
 runs=${2:-runs/results}
 bin=${BIN:-bin/corinfomax}
 mkdir -p "$runs"
-# VICReg diverges under the recipe's SGD (lr 0.5) within 20 steps, also with
+# VICReg diverges on these shared settings (projector 512-512-64 without batch
+# norm; docs/results.md "Why VICReg diverged under LARS") under SGD (lr 0.5) within 20 steps, also with
 # batch norm in the projector, and under LARS at lr 0.3 (solo-learn's VICReg
 # optimizer) at step ~165 of the warm-up (docs/results.md), so it alone runs
 # with AdamW at lr 1e-3; everything else is shared.
