@@ -15,6 +15,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -141,20 +142,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Handler is the server's HTTP handler: the pages, /static/ and /api/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// The three pages are one shell (assets/page.html) that app.js fills
+	// according to its body's data-page.
 	page := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			b, err := assets.ReadFile("assets/" + name)
+			b, err := assets.ReadFile("assets/page.html")
 			if err != nil {
 				httpError(w, http.StatusInternalServerError, err.Error())
 				return
 			}
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Write(b)
+			w.Write(bytes.Replace(b, []byte(`data-page="runs"`), []byte(`data-page="`+name+`"`), 1))
 		}
 	}
-	mux.HandleFunc("GET /{$}", page("index.html"))
-	mux.HandleFunc("GET /run", page("run.html"))
-	mux.HandleFunc("GET /neighbours", page("neighbours.html"))
+	mux.HandleFunc("GET /{$}", page("runs"))
+	mux.HandleFunc("GET /run", page("run"))
+	mux.HandleFunc("GET /neighbours", page("neighbours"))
 	static, _ := fs.Sub(assets, "assets") // "assets" exists: it is embedded
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /api/runs", s.handleRuns)
