@@ -4,7 +4,8 @@
 # divided by 4), for EPOCHS epochs and each seed of SEEDS; then kNN
 # (k = 20, 200), the linear probe, a 10% fine-tune and the spectra
 # (effective rank of the backbone features and the projector outputs) of
-# every run, and the table of docs/results.md: mean and spread over seeds.
+# every run, the table of docs/results.md (mean and spread over seeds), and
+# the seed-0 runs' spectra in one figure (RUNS_DIR/spectra.png).
 # Safe to interrupt and re-run: a run resumes from its checkpoint and every
 # finished step is skipped; checkpoints every 50 steps, so a killed run loses little.
 #   scripts/peers.sh [RUNS_DIR] [EPOCHS] [SEEDS]
@@ -52,4 +53,10 @@ for seed in $seeds; do
     fi
   done
 done
+# The spectra of the seed-0 runs in one figure, and compare's table of them.
+seed0=()
+for m in $methods; do [ -s "$runs/$m-s0/pretrain.json" ] && seed0+=("$runs/$m-s0"); done
+if [ ${#seed0[@]} -gt 0 ]; then
+  "$bin" compare "${seed0[@]}" --out "$runs/spectra.png" > "$runs/compare.md"
+fi
 /usr/bin/python3 "$(dirname "$0")/peers_table.py" "$runs"
