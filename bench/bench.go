@@ -261,12 +261,7 @@ func sslStep(be ops.Backend, c StepConfig, rng *rand.Rand, x [2]*tensor.Tensor) 
 	}
 	st := train.NewStep(net, method, opt)
 	if br, _ := ssl.BranchesOf(c.Method); br.Momentum {
-		spec.Predictor = ""
-		target, err := model.NewNetwork(be, spec, rng)
-		if err != nil {
-			return nil, err
-		}
-		if st.Momentum, err = nn.NewMomentum(net, target, cfg.BaseTau, cfg.FinalTau, c.Warmup+c.Steps); err != nil {
+		if st.Momentum, err = model.NewMomentum(be, spec, net, cfg.BaseTau, cfg.FinalTau, c.Warmup+c.Steps, rng); err != nil {
 			return nil, err
 		}
 	}

@@ -13,6 +13,7 @@ const (
 	MetricsFile    = "metrics.jsonl"          // one JSON record per logged step and epoch
 	ReportFile     = "report.png"             // loss curves, online kNN, spectrum
 	EvalFile       = "eval.json"              // results of knn, linear and demo on the run
+	LockFile       = ".lock"                  // flocked by the process training into the run
 )
 
 // RunDir is a pretraining run's directory.
@@ -32,6 +33,9 @@ func (d RunDir) Report() string { return d.file(ReportFile) }
 
 // Eval is the path of the run's eval.json.
 func (d RunDir) Eval() string { return d.file(EvalFile) }
+
+// Lock is the path of the run's lock file.
+func (d RunDir) Lock() string { return d.file(LockFile) }
 
 func (d RunDir) file(name string) string { return filepath.Join(string(d), name) }
 

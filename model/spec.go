@@ -84,3 +84,17 @@ func NewNetwork(be ops.Backend, spec Spec, rng *rand.Rand) (*nn.Network, error) 
 	}
 	return net, nil
 }
+
+// NewMomentum builds the momentum network of online (built from spec): a
+// network of spec without the predictor, its weights then copied from
+// online's backbone and projector (nn.NewMomentum), tau from baseTau to
+// finalTau over steps optimizer steps. rng only draws the initial weights
+// that the copy replaces.
+func NewMomentum(be ops.Backend, spec Spec, online *nn.Network, baseTau, finalTau float64, steps int, rng *rand.Rand) (*nn.Momentum, error) {
+	spec.Predictor = ""
+	target, err := NewNetwork(be, spec, rng)
+	if err != nil {
+		return nil, fmt.Errorf("building the momentum network: %w", err)
+	}
+	return nn.NewMomentum(online, target, baseTau, finalTau, steps)
+}

@@ -74,21 +74,33 @@ func tensorSlots(ps []*nn.Param, bs []*nn.Buffer) []slot {
 // LoadMomentum copies the momentum network's tensors of f (saved under
 // MomentumPrefix) into target, checking every name, dtype and shape.
 func LoadMomentum(f *checkpoint.File, path string, target *nn.Network) error {
-	slots := tensorSlots(target.Params(), target.Buffers())
+	return loadAll(f, path, tensorSlots(target.Params(), target.Buffers()), MomentumPrefix, "the momentum network",
+		"a checkpoint of a run without a momentum network?", "")
+}
+
+// loadAll copies, for every slot, f's tensor prefix+name into it, after
+// checking that all exist with dtype F32 and the slot's shape; who and the
+// hints word the errors ("the backbone needs tensor ..., which the file
+// lacks (missingHint)"; a shape error adds " (shapeHint)" when given).
+func loadAll(f *checkpoint.File, path string, slots []slot, prefix, who, missingHint, shapeHint string) error {
 	for _, s := range slots {
-		t, ok := f.Get(MomentumPrefix + s.name)
+		name := prefix + s.name
+		t, ok := f.Get(name)
 		if !ok {
-			return fmt.Errorf("%s: the momentum network needs tensor %s%s, which the file lacks (a checkpoint of a run without a momentum network?)", path, MomentumPrefix, s.name)
+			return fmt.Errorf("%s: %s needs tensor %s, which the file lacks (%s)", path, who, name, missingHint)
 		}
 		if t.DType != "F32" {
-			return fmt.Errorf("%s: tensor %s%s has dtype %s, want F32", path, MomentumPrefix, s.name, t.DType)
+			return fmt.Errorf("%s: tensor %s has dtype %s, want F32", path, name, t.DType)
 		}
 		if !tensor.SameShape(t.Shape, s.v.Shape) {
-			return fmt.Errorf("%s: tensor %s%s has shape %v, the momentum network needs %v", path, MomentumPrefix, s.name, t.Shape, s.v.Shape)
+			if shapeHint != "" {
+				return fmt.Errorf("%s: tensor %s has shape %v, %s needs %v (%s)", path, name, t.Shape, who, s.v.Shape, shapeHint)
+			}
+			return fmt.Errorf("%s: tensor %s has shape %v, %s needs %v", path, name, t.Shape, who, s.v.Shape)
 		}
 	}
 	for _, s := range slots {
-		t, _ := f.Get(MomentumPrefix + s.name)
+		t, _ := f.Get(prefix + s.name)
 		copy(s.v.Data, t.F32)
 	}
 	return nil
@@ -175,23 +187,6 @@ func LoadWeights(f *checkpoint.File, path string, net *nn.Network, opt LoadOptio
 // the backbone needs and f lacks, or of another shape, is an error naming
 // it (a checkpoint of another architecture).
 func LoadBackbone(f *checkpoint.File, path string, net *nn.Network) error {
-	slots := tensorSlots(net.Backbone.Params(), net.Backbone.Buffers())
-	for _, s := range slots {
-		t, ok := f.Get(s.name)
-		if !ok {
-			return fmt.Errorf("%s: the backbone needs tensor %s, which the file lacks (a checkpoint of another architecture?)", path, s.name)
-		}
-		if t.DType != "F32" {
-			return fmt.Errorf("%s: tensor %s has dtype %s, want F32", path, s.name, t.DType)
-		}
-		if !tensor.SameShape(t.Shape, s.v.Shape) {
-			return fmt.Errorf("%s: tensor %s has shape %v, the backbone needs %v (a checkpoint of another architecture or width?)",
-				path, s.name, t.Shape, s.v.Shape)
-		}
-	}
-	for _, s := range slots {
-		t, _ := f.Get(s.name)
-		copy(s.v.Data, t.F32)
-	}
-	return nil
+	return loadAll(f, path, tensorSlots(net.Backbone.Params(), net.Backbone.Buffers()), "", "the backbone",
+		"a checkpoint of another architecture?", "a checkpoint of another architecture or width?")
 }

@@ -71,10 +71,16 @@ func NewMomentum(online, target *Network, baseTau, finalTau float64, totalSteps 
 	if len(m.pairs) != want {
 		return nil, fmt.Errorf("nn: the momentum network has %d parameters, the online backbone and projector %d", len(m.pairs), want)
 	}
+	m.CopyOnline()
+	return m, nil
+}
+
+// CopyOnline sets every momentum parameter to its online counterpart (the
+// start of a run, or after new online weights were loaded).
+func (m *Momentum) CopyOnline() {
 	for _, pq := range m.pairs {
 		copy(pq[1].Value.Data, pq[0].Value.Data)
 	}
-	return m, nil
 }
 
 // Tau returns τ for the update after optimizer step `step` (1-based): the

@@ -172,7 +172,7 @@ func finite(v any) bool {
 // device and inode up in /proc/locks, and where that file cannot be read,
 // checks that the process named in .lock is alive.
 func Locked(dir string) (bool, error) {
-	path := filepath.Join(dir, ".lock")
+	path := model.RunDir(dir).Lock()
 	st, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil

@@ -72,6 +72,17 @@ func (s *Server) splitParam(r *http.Request, dir string) (dsKey, error) {
 	}
 }
 
+// indexParam reads the required parameter index, an image index >= 0
+// (what names the images in the message: "an image", "a test image").
+func indexParam(r *http.Request, what string) (int, error) {
+	v := r.URL.Query().Get("index")
+	i, err := strconv.Atoi(v)
+	if err != nil || i < 0 {
+		return 0, badRequest("parameter index: want %s index >= 0, got %q", what, v)
+	}
+	return i, nil
+}
+
 // intParam reads a non-negative integer parameter (def when absent).
 func intParam(r *http.Request, name string, def, max int) (int, error) {
 	v := r.URL.Query().Get(name)
@@ -143,10 +154,9 @@ func (s *Server) handleImage(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	v := r.URL.Query().Get("index")
-	i, err := strconv.Atoi(v)
-	if err != nil || i < 0 {
-		fail(w, badRequest("parameter index: want an image index >= 0, got %q", v))
+	i, err := indexParam(r, "an image")
+	if err != nil {
+		fail(w, err)
 		return
 	}
 	ds, err := s.dataset(k)

@@ -386,10 +386,9 @@ func (s *Server) handleNeighbours(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	v := r.URL.Query().Get("index")
-	i, err := strconv.Atoi(v)
-	if err != nil || i < 0 {
-		fail(w, badRequest("parameter index: want a test image index >= 0, got %q", v))
+	i, err := indexParam(r, "a test image")
+	if err != nil {
+		fail(w, err)
 		return
 	}
 	id, ix, stale := s.ready(w, r)

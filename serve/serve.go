@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/corinfomax/corinfomax/data"
+	"github.com/corinfomax/corinfomax/model"
 	"github.com/corinfomax/corinfomax/runinfo"
 )
 
@@ -341,7 +342,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest("parameter cursor: %v", err))
 		return
 	}
-	recs, next, reset, err := runinfo.ReadMetrics(filepath.Join(dir, "metrics.jsonl"), cur)
+	recs, next, reset, err := runinfo.ReadMetrics(model.RunDir(dir).Metrics(), cur)
 	if err != nil {
 		fail(w, err)
 		return

@@ -3,12 +3,8 @@ package ssl
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
-	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // NameMoCoV2 is MoCo v2+'s registered name.
@@ -203,7 +199,7 @@ func (m *MoCoV2) nce(q, k []float64, queue *Queue, n, d int) (float64, []float64
 // similarities pos: it returns the mean cross-entropy of the logits
 // [pos_i, q_i·neg_1, ..., q_i·neg_kq] / temp against class 0, its gradient
 // with respect to q through the negatives (float64, n x d), and dL/dpos.
-// The rows' softmaxes are split over up to GOMAXPROCS goroutines; the loss
+// The rows' softmaxes are split over goroutines (forRowBlocks); the loss
 // is summed in row order afterwards, so the result does not depend on the
 // split. sm, when not nil, is n x kq scratch (every entry overwritten);
 // exp computes e^x for the x <= 0 of the softmax (math.Exp, or expNonPos
@@ -243,22 +239,8 @@ func queueNCE[T float32 | float64](q []T, pos []float64, neg []T, n, kq, d int, 
 			dpos[i] = (ep*c - 1/float64(n)) * invT
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), n)
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			softmaxRows(lo, hi)
-		}(w*n/workers, (w+1)*n/workers)
-	}
-	softmaxRows(0, n/workers)
-	wg.Wait()
-	loss := 0.0
-	for _, l := range rowLoss {
-		loss += l
-	}
-	loss /= float64(n)
+	forRowBlocks(n, softmaxRows)
+	loss := meanInOrder(rowLoss)
 
 	// dL/dq through the negatives = (dL/dS) neg / T.
 	g := make([]T, n*d)
@@ -284,20 +266,6 @@ func expNonPos(x float64) float64 {
 	r := x - float64(k)*math.Ln2
 	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
 	return p * math.Float64frombits(uint64(k+1023)<<52)
-}
-
-// gemm64 is a gemmFunc on blas64.
-func gemm64(ta, tb blas.Transpose, r, c, k int, alpha float64, a, b []float64, beta float64, out []float64) {
-	ar, ac, br, bc := dims(ta, r, k), dims(ta, k, r), dims(tb, k, c), dims(tb, c, k)
-	blas64.Gemm(ta, tb, alpha, blas64.General{Rows: ar, Cols: ac, Stride: ac, Data: a},
-		blas64.General{Rows: br, Cols: bc, Stride: bc, Data: b}, beta, blas64.General{Rows: r, Cols: c, Stride: c, Data: out})
-}
-
-// gemm32 is a gemmFunc on blas32.
-func gemm32(ta, tb blas.Transpose, r, c, k int, alpha float64, a, b []float32, beta float64, out []float32) {
-	ar, ac, br, bc := dims(ta, r, k), dims(ta, k, r), dims(tb, k, c), dims(tb, c, k)
-	blas32.Gemm(ta, tb, float32(alpha), blas32.General{Rows: ar, Cols: ac, Stride: ac, Data: a},
-		blas32.General{Rows: br, Cols: bc, Stride: bc, Data: b}, float32(beta), blas32.General{Rows: r, Cols: c, Stride: c, Data: out})
 }
 
 // State returns copies of the running state: "queue1" and "queue2" (the

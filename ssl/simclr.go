@@ -2,6 +2,7 @@ package ssl
 
 import (
 	"math"
+	"runtime"
 	"sync"
 
 	"gonum.org/v1/gonum/blas"
@@ -79,17 +80,9 @@ func (s *SimCLR) eval(z1, z2 []float64, n, d int, g1, g2 []float64) (Result, err
 	var loss float64
 	var gy []float64
 	if s.exact {
-		loss, gy = ntXent(y, n, d, s.opts.Temperature, func(ta, tb blas.Transpose, r, c, k int, alpha float64, a, b []float64, beta float64, out []float64) {
-			ar, ac, br, bc := dims(ta, r, k), dims(ta, k, r), dims(tb, k, c), dims(tb, c, k)
-			blas64.Gemm(ta, tb, alpha, blas64.General{Rows: ar, Cols: ac, Stride: ac, Data: a},
-				blas64.General{Rows: br, Cols: bc, Stride: bc, Data: b}, beta, blas64.General{Rows: r, Cols: c, Stride: c, Data: out})
-		})
+		loss, gy = ntXent(y, n, d, s.opts.Temperature, gemm64)
 	} else {
-		loss, gy = ntXent(round32(y), n, d, s.opts.Temperature, func(ta, tb blas.Transpose, r, c, k int, alpha float64, a, b []float32, beta float64, out []float32) {
-			ar, ac, br, bc := dims(ta, r, k), dims(ta, k, r), dims(tb, k, c), dims(tb, c, k)
-			blas32.Gemm(ta, tb, float32(alpha), blas32.General{Rows: ar, Cols: ac, Stride: ac, Data: a},
-				blas32.General{Rows: br, Cols: bc, Stride: bc, Data: b}, float32(beta), blas32.General{Rows: r, Cols: c, Stride: c, Data: out})
-		})
+		loss, gy = ntXent(round32(y), n, d, s.opts.Temperature, gemm32)
 	}
 	normalizeRowsBackward(y, norms, gy, m, d, gy)
 	copy(g1, gy[:n*d])
@@ -110,9 +103,23 @@ func dims(t blas.Transpose, r, c int) int {
 // r x k and op(b) k x c.
 type gemmFunc[T float32 | float64] func(ta, tb blas.Transpose, r, c, k int, alpha float64, a, b []T, beta float64, out []T)
 
+// gemm64 is a gemmFunc on blas64.
+func gemm64(ta, tb blas.Transpose, r, c, k int, alpha float64, a, b []float64, beta float64, out []float64) {
+	ar, ac, br, bc := dims(ta, r, k), dims(ta, k, r), dims(tb, k, c), dims(tb, c, k)
+	blas64.Gemm(ta, tb, alpha, blas64.General{Rows: ar, Cols: ac, Stride: ac, Data: a},
+		blas64.General{Rows: br, Cols: bc, Stride: bc, Data: b}, beta, blas64.General{Rows: r, Cols: c, Stride: c, Data: out})
+}
+
+// gemm32 is a gemmFunc on blas32 (oneDNN's sgemm when the command installs it).
+func gemm32(ta, tb blas.Transpose, r, c, k int, alpha float64, a, b []float32, beta float64, out []float32) {
+	ar, ac, br, bc := dims(ta, r, k), dims(ta, k, r), dims(tb, k, c), dims(tb, c, k)
+	blas32.Gemm(ta, tb, float32(alpha), blas32.General{Rows: ar, Cols: ac, Stride: ac, Data: a},
+		blas32.General{Rows: br, Cols: bc, Stride: bc, Data: b}, float32(beta), blas32.General{Rows: r, Cols: c, Stride: c, Data: out})
+}
+
 // ntXent is NT-Xent on the 2N unit rows y (T is the precision of the two
 // products): it returns the loss and dL/dy (float64). Each row's softmax
-// takes one exp per entry; rows are split over two goroutines and the loss
+// takes one exp per entry; rows are split over goroutines (forRowBlocks) and the loss
 // is summed in row order afterwards, so the result does not depend on the
 // split.
 func ntXent[T float32 | float64](y []T, n, d int, temp float64, gemm gemmFunc[T]) (float64, []float64) {
@@ -151,19 +158,8 @@ func ntXent[T float32 | float64](y []T, n, d int, temp float64, gemm gemmFunc[T]
 			row[pos] -= T(1 / float64(m))
 		}
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		softmaxRows(m/2, m)
-	}()
-	softmaxRows(0, m/2)
-	wg.Wait()
-	loss := 0.0
-	for _, l := range rowLoss {
-		loss += l
-	}
-	loss /= float64(m)
+	forRowBlocks(m, softmaxRows)
+	loss := meanInOrder(rowLoss)
 
 	// dL/dy = (dS + dS^T) y / T, as two products (no transposition pass).
 	g := make([]T, m*d)
@@ -174,6 +170,33 @@ func ntXent[T float32 | float64](y []T, n, d int, temp float64, gemm gemmFunc[T]
 		gy[i] = float64(v)
 	}
 	return loss, gy
+}
+
+// forRowBlocks runs f(lo, hi) over up to GOMAXPROCS contiguous blocks of
+// the rows [0, n) concurrently and returns when all are done. f must touch
+// only its own rows, so the results do not depend on the split.
+func forRowBlocks(n int, f func(lo, hi int)) {
+	workers := max(1, min(runtime.GOMAXPROCS(0), n))
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(w*n/workers, (w+1)*n/workers)
+	}
+	f(0, n/workers)
+	wg.Wait()
+}
+
+// meanInOrder is the mean of x summed in index order (so independent of
+// how forRowBlocks split the rows that wrote it).
+func meanInOrder(x []float64) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
 }
 
 // round32 returns x rounded to float32.

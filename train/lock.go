@@ -3,16 +3,17 @@ package train
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/corinfomax/corinfomax/model"
 )
 
 // lockRunDir takes an exclusive flock on RUNDIR/.lock so that two processes
 // never train into the same directory. The kernel drops the lock when the
 // holder dies, so a killed run never leaves it stuck.
 func lockRunDir(dir string) (func(), error) {
-	path := filepath.Join(dir, ".lock")
+	path := model.RunDir(dir).Lock()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("locking %s: %w", dir, err)

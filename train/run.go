@@ -209,13 +209,8 @@ func (t *Trainer) build(ck *runState) error {
 	t.step1 = NewStep(t.net, t.method, t.opt)
 	if br, _ := ssl.BranchesOf(cfg.Method); br.Momentum {
 		// Its own random source (the weights are the online ones anyway).
-		spec := t.spec
-		spec.Predictor = ""
-		target, err := model.NewNetwork(t.be, spec, rand.New(rand.NewSource(cfg.Seed^0x6d6f6d)))
-		if err != nil {
-			return fmt.Errorf("building the momentum network: %w", err)
-		}
-		if t.momentum, err = nn.NewMomentum(t.net, target, cfg.BaseTau, cfg.FinalTau, t.scheduleSteps()); err != nil {
+		if t.momentum, err = model.NewMomentum(t.be, t.spec, t.net, cfg.BaseTau, cfg.FinalTau, t.scheduleSteps(),
+			rand.New(rand.NewSource(cfg.Seed^0x6d6f6d))); err != nil {
 			return err
 		}
 		t.step1.Momentum = t.momentum
@@ -259,10 +254,7 @@ func (t *Trainer) build(ck *runState) error {
 			return fmt.Errorf("--init: %w", err)
 		}
 		if t.momentum != nil { // the momentum network starts from the loaded weights
-			if t.momentum, err = nn.NewMomentum(t.net, t.momentum.Net, cfg.BaseTau, cfg.FinalTau, t.scheduleSteps()); err != nil {
-				return err
-			}
-			t.step1.Momentum = t.momentum
+			t.momentum.CopyOnline()
 		}
 	}
 	return nil
