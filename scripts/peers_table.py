@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Summarise the runs of scripts/peers.sh: one markdown row per method with
-the mean and the spread (min-max over seeds) of kNN k=20 and k=200, linear
-top-1, 10% fine-tune top-1 and the effective ranks of the backbone
-features and the projector outputs, plus the number of seeds done.
+"""Summarise the results scripts/peers.sh keeps (RESULTS/METHOD-sSEED with
+knn.json, linear.json, spectrum.json and finetune.json, or failed): one
+markdown row per method with the mean and the spread (min-max over seeds) of
+kNN k=20 and k=200, linear top-1, 10% fine-tune top-1 and the effective ranks
+of the backbone features and the projector outputs, plus the number of seeds
+done. No throughput column: the seeds may have run on
+different CPUs (docs/results.md gives bench step's figures, all on one).
 
-    /usr/bin/python3 scripts/peers_table.py RUNS_DIR
+    /usr/bin/python3 scripts/peers_table.py [RESULTS]   (default docs/runs/peers)
 """
 import json
 import os
@@ -31,7 +34,7 @@ def cell(values):
 
 
 def main():
-    runs = sys.argv[1] if len(sys.argv) > 1 else "runs/peers"
+    runs = sys.argv[1] if len(sys.argv) > 1 else "docs/runs/peers"
     order = ["corinfomax", "barlowtwins", "vicreg", "simclr", "wmse", "byol", "simsiam", "mocov2"]
     rows = {}
     for name in sorted(os.listdir(runs)):
@@ -44,7 +47,7 @@ def main():
             r["failed"].append(m.group(2))
             continue
         knn, lin, sp = load(os.path.join(d, "knn.json")), load(os.path.join(d, "linear.json")), load(os.path.join(d, "spectrum.json"))
-        ft = load(os.path.join(d, "ft10", "summary.json"))
+        ft = load(os.path.join(d, "finetune.json"))
         if knn:
             r["k20"].append(knn["knn_k20"])
             r["k200"].append(knn["knn_k200"])
