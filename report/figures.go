@@ -70,6 +70,51 @@ func TrainingReport(path string, loss []Series, knn []Series, spectrum []float64
 // line per map entry, named by its key, drawn in sorted key order) by index
 // (1-based) on a log y axis, with values <= 0 clamped to EigenFloor.
 func Spectra(path string, title string, spectra map[string][]float64) error {
+	p, err := spectraPlot(title, spectra)
+	if err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	return savePNG(path, singleW*vg.Inch, singleH*vg.Inch, p.Draw)
+}
+
+// SpectraPanel is one panel of SpectraFigure: a title and the spectra it
+// compares, keyed by the name its legend gives them.
+type SpectraPanel struct {
+	Title   string
+	Spectra map[string][]float64
+}
+
+// SpectraFigure writes one PNG with the panels side by side (768 x 480
+// pixels each), every panel drawn as Spectra draws its figure: e.g. the
+// projector outputs' and the backbone features' spectra of several runs.
+func SpectraFigure(path string, panels []SpectraPanel) error {
+	if len(panels) == 0 {
+		return fmt.Errorf("report %s: %w", path, errNoData)
+	}
+	plots := [][]*plot.Plot{make([]*plot.Plot, len(panels))}
+	for i, pan := range panels {
+		p, err := spectraPlot(pan.Title, pan.Spectra)
+		if err != nil {
+			return fmt.Errorf("report %s: panel %q: %w", path, pan.Title, err)
+		}
+		plots[0][i] = p
+	}
+	tiles := draw.Tiles{
+		Rows: 1, Cols: len(panels),
+		PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 4,
+		PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3,
+		PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3,
+	}
+	return savePNG(path, vg.Length(len(panels))*singleW*vg.Inch, singleH*vg.Inch, func(dc draw.Canvas) {
+		canvases := plot.Align(plots, tiles, dc)
+		for j, p := range plots[0] {
+			p.Draw(canvases[0][j])
+		}
+	})
+}
+
+// spectraPlot is the plot of Spectra: the non-empty spectra in sorted name order.
+func spectraPlot(title string, spectra map[string][]float64) (*plot.Plot, error) {
 	names := make([]string, 0, len(spectra))
 	for name, s := range spectra {
 		if len(s) > 0 {
@@ -77,16 +122,12 @@ func Spectra(path string, title string, spectra map[string][]float64) error {
 		}
 	}
 	if len(names) == 0 {
-		return fmt.Errorf("report %s: %w", path, errNoData)
+		return nil, errNoData
 	}
 	slices.Sort(names)
 	series := make([]Series, len(names))
 	for i, name := range names {
 		series[i] = Series{Name: name, Y: spectra[name]}
 	}
-	p, err := linePlot(title, "index", "eigenvalue", series, true, true, 1)
-	if err != nil {
-		return fmt.Errorf("report %s: %w", path, err)
-	}
-	return savePNG(path, singleW*vg.Inch, singleH*vg.Inch, p.Draw)
+	return linePlot(title, "index", "eigenvalue", series, true, true, 1)
 }

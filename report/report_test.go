@@ -125,6 +125,26 @@ func TestSpectra(t *testing.T) {
 	}
 }
 
+func TestSpectraFigure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "panels.png")
+	err := SpectraFigure(path, []SpectraPanel{
+		{Title: "projector", Spectra: map[string][]float64{"a": spectrum(64, 0.97), "b": spectrum(64, 0.8)}},
+		{Title: "backbone", Spectra: map[string][]float64{"a": spectrum(128, 0.9), "b": spectrum(128, 0.5)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPNG(t, path, 2*singleW*dpi, singleH*dpi)
+	err = SpectraFigure(path, []SpectraPanel{{Title: "full", Spectra: map[string][]float64{"a": spectrum(8, 0.5)}},
+		{Title: "empty", Spectra: map[string][]float64{"a": nil}}})
+	if err == nil || !strings.Contains(err.Error(), `"empty"`) {
+		t.Errorf("an empty panel: got %v, want an error naming it", err)
+	}
+	if err := SpectraFigure(path, nil); err == nil {
+		t.Error("no panels accepted")
+	}
+}
+
 func TestUnwritablePath(t *testing.T) {
 	// A path below a regular file cannot be created, even by root.
 	file := filepath.Join(t.TempDir(), "file")
