@@ -5,8 +5,8 @@
 # (k = 20, 200), the linear probe, a 10% fine-tune and the spectra
 # (effective rank of the backbone features and the projector outputs) of
 # every run, the table of docs/results.md (mean and spread over seeds), and
-# the seed-0 runs' spectra in one figure (RUNS_DIR/spectra.png and
-# RUNS_DIR/spectra_backbone.png).
+# the seed-0 runs' spectra in one figure (RUNS_DIR/spectra.png, by
+# tools/peersfig).
 #
 # Safe to interrupt and re-run: a run resumes from its checkpoint and every
 # finished step is skipped; checkpoints every 50 steps, so a killed run loses little.
@@ -80,10 +80,8 @@ for seed in $seeds; do
     rm -rf "$res" && mv "$res.tmp" "$res"
   done
 done
-# The spectra of the seed-0 runs still on this machine in one figure, and compare's table of them.
-seed0=()
-for m in $methods; do [ -s "$runs/$m-s0/pretrain.json" ] && seed0+=(--checkpoint "$runs/$m-s0"); done
-if [ ${#seed0[@]} -gt 0 ]; then
-  "$bin" spectrum "${seed0[@]}" --out "$runs/spectra.png" > /dev/null
-fi
+# The seed-0 runs' spectra (projector and backbone) in one figure, from the kept
+# spectrum.json files; then the table.
+res_abs=$(cd "$results" && pwd) runs_abs=$(cd "$runs" && pwd)
+(cd "$(dirname "$0")/.." && go run ./tools/peersfig --results "$res_abs" --seed 0 --out "$runs_abs/spectra.png") || true
 /usr/bin/python3 "$(dirname "$0")/peers_table.py" "$results"
