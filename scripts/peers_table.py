@@ -3,8 +3,9 @@
 knn.json, linear.json, spectrum.json and finetune.json, or failed): one
 markdown row per method with the mean and the spread (min-max over seeds) of
 kNN k=20 and k=200, linear top-1, 10% fine-tune top-1 and the effective ranks
-of the backbone features and the projector outputs, plus the number of seeds
-done. No throughput column: the seeds may have run on
+of the backbone features and the projector outputs (each over its
+dimension: the projectors' outputs differ, 64 to 512), plus the number of
+seeds done. No throughput column: the seeds may have run on
 different CPUs (docs/results.md gives bench step's figures, all on one).
 
     /usr/bin/python3 scripts/peers_table.py [RESULTS]   (default docs/runs/peers)
@@ -22,6 +23,13 @@ def load(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def rank(values, dims):
+    """An effective-rank cell: the rank's cell over the dimension."""
+    if not values:
+        return "-"
+    return "%s / %s" % (cell(values), "/".join(str(d) for d in sorted(set(dims))))
 
 
 def cell(values):
@@ -42,7 +50,7 @@ def main():
         if not m:
             continue
         d = os.path.join(runs, name)
-        r = rows.setdefault(m.group(1), {k: [] for k in ("k20", "k200", "lin", "ft10", "rb", "rp", "seeds", "failed")})
+        r = rows.setdefault(m.group(1), {k: [] for k in ("k20", "k200", "lin", "ft10", "rb", "rp", "db", "dp", "seeds", "failed")})
         if os.path.exists(os.path.join(d, "failed")):
             r["failed"].append(m.group(2))
             continue
@@ -57,7 +65,9 @@ def main():
             r["ft10"].append(ft["top1"])
         if sp:
             for s in sp["spectra"]:
-                r["rb" if s["layer"] == "backbone" else "rp"].append(s["effective_rank"])
+                b = s["layer"] == "backbone"
+                r["rb" if b else "rp"].append(s["effective_rank"])
+                r["db" if b else "dp"].append(s["dim"])
         if knn and lin and ft and sp:
             r["seeds"].append(m.group(2))
     print("| method | seeds | kNN k=20 | kNN k=200 | linear top-1 | 10% fine-tune top-1 | effective rank, backbone | effective rank, projector |")
@@ -68,7 +78,7 @@ def main():
         if r["failed"]:
             seeds += " (failed: seed %s)" % ", ".join(r["failed"])
         print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (method, seeds, cell(r["k20"]), cell(r["k200"]),
-              cell(r["lin"]), cell(r["ft10"]), cell(r["rb"]), cell(r["rp"])))
+              cell(r["lin"]), cell(r["ft10"]), rank(r["rb"], r["db"]), rank(r["rp"], r["dp"])))
 
 
 if __name__ == "__main__":
