@@ -85,7 +85,10 @@ type SpectraPanel struct {
 }
 
 // SpectraFigure writes one PNG with the panels side by side (768 x 480
-// pixels each), every panel drawn as Spectra draws its figure: e.g. the
+// pixels each), every panel drawn as Spectra draws its figure but with a
+// logarithmic index axis, so that spectra of different dimensions (a
+// 64-wide and a 512-wide projector, say) both span their panel, and the
+// legend in the lower left corner: e.g. the
 // projector outputs' and the backbone features' spectra of several runs.
 func SpectraFigure(path string, panels []SpectraPanel) error {
 	if len(panels) == 0 {
@@ -97,6 +100,11 @@ func SpectraFigure(path string, panels []SpectraPanel) error {
 		if err != nil {
 			return fmt.Errorf("report %s: panel %q: %w", path, pan.Title, err)
 		}
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Label.Text = "index (log scale)"
+		// Spectra fall to the right: the lower left stays free for the legend.
+		p.Legend.Top, p.Legend.Left = false, true
 		plots[0][i] = p
 	}
 	tiles := draw.Tiles{
