@@ -5,10 +5,13 @@ markdown row per method with the mean and the spread (min-max over seeds) of
 kNN k=20 and k=200, linear top-1, 10% fine-tune top-1 and the effective ranks
 of the backbone features and the projector outputs (each over its
 dimension: the projectors' outputs differ, 64 to 512), plus the number of
-seeds done. No throughput column: the seeds may have run on
-different CPUs (docs/results.md gives bench step's figures, all on one).
+seeds done. The seeds may have run on different CPUs, so the training
+logs' throughput is not compared; with BENCH files (the JSON lines of
+`corinfomax bench step --method M --recipe fashionmnist --json`, one or more
+rounds, all from one CPU) two more columns give each method's step time (the
+median over every timed step of every round) and peak RSS (the largest).
 
-    /usr/bin/python3 scripts/peers_table.py [RESULTS]   (default docs/runs/peers)
+    /usr/bin/python3 scripts/peers_table.py [RESULTS [BENCH...]]   (default docs/runs/peers)
 """
 import json
 import os
@@ -41,8 +44,27 @@ def cell(values):
     return "%.2f (%.2f-%.2f)" % (m, min(values), max(values))
 
 
+def bench(paths):
+    """Per method: (median step seconds, peak RSS MiB) over the bench files."""
+    steps, rss = {}, {}
+    for path in paths:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    d = json.loads(line)
+                    m = d["method"]
+                    steps.setdefault(m, []).extend(d["step_seconds"])
+                    rss[m] = max(rss.get(m, 0), d["peak_rss_bytes"])
+                except (ValueError, KeyError, TypeError) as e:
+                    sys.exit("%s: line %d: want a bench step --json object with method, step_seconds and peak_rss_bytes: %s" % (path, n, e))
+    return {m: (statistics.median(steps[m]), rss[m] / 2**20) for m in steps}
+
+
 def main():
     runs = sys.argv[1] if len(sys.argv) > 1 else "docs/runs/peers"
+    timing = bench(sys.argv[2:])
     order = ["corinfomax", "barlowtwins", "vicreg", "simclr", "wmse", "byol", "simsiam", "mocov2"]
     rows = {}
     for name in sorted(os.listdir(runs)):
@@ -70,15 +92,21 @@ def main():
                 r["db" if b else "dp"].append(s["dim"])
         if knn and lin and ft and sp:
             r["seeds"].append(m.group(2))
-    print("| method | seeds | kNN k=20 | kNN k=200 | linear top-1 | 10% fine-tune top-1 | effective rank, backbone | effective rank, projector |")
-    print("|---|---|---|---|---|---|---|---|")
+    head = "| method | seeds | kNN k=20 | kNN k=200 | linear top-1 | 10% fine-tune top-1 | effective rank, backbone | effective rank, projector |"
+    if timing:
+        head += " step, s | peak RSS, MiB |"
+    print(head)
+    print("|---" * head.count(" | ") + "|---|")
     for method in sorted(rows, key=lambda x: order.index(x) if x in order else 99):
         r = rows[method]
         seeds = str(len(r["seeds"]))
         if r["failed"]:
             seeds += " (failed: seed %s)" % ", ".join(r["failed"])
-        print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (method, seeds, cell(r["k20"]), cell(r["k200"]),
-              cell(r["lin"]), cell(r["ft10"]), rank(r["rb"], r["db"]), rank(r["rp"], r["dp"])))
+        row = "| %s | %s | %s | %s | %s | %s | %s | %s |" % (method, seeds, cell(r["k20"]), cell(r["k200"]),
+              cell(r["lin"]), cell(r["ft10"]), rank(r["rb"], r["db"]), rank(r["rp"], r["dp"]))
+        if timing:
+            row += " %.2f | %.0f |" % timing[method] if method in timing else " - | - |"
+        print(row)
 
 
 if __name__ == "__main__":
