@@ -40,6 +40,14 @@ type Spec struct {
 	NumClasses int `json:"num_classes,omitempty"`
 }
 
+// Classifier returns the spec of a classifier of numClasses classes on
+// s's backbone: the backbone's fields kept, every projector and predictor
+// field cleared (a fine-tuned network has the head instead).
+func (s Spec) Classifier(numClasses int) Spec {
+	return Spec{Arch: s.Arch, Stem: s.Stem, Width: s.Width, InChannels: s.InChannels, ZeroInit: s.ZeroInit,
+		NumClasses: numClasses}
+}
+
 // Archs lists the backbones NewNetwork builds.
 func Archs() []string { return []string{"resnet18", "resnet34", "resnet50"} }
 
@@ -56,7 +64,8 @@ func NewNetwork(be ops.Backend, spec Spec, rng *rand.Rand) (*nn.Network, error) 
 	}
 	if spec.NumClasses > 0 {
 		if spec.Projector != "" || spec.Predictor != "" {
-			return nil, fmt.Errorf("a classifier spec (%d classes) with a projector %q: a network has one or the other", spec.NumClasses, spec.Projector)
+			return nil, fmt.Errorf("a classifier spec (%d classes) with a projector %q and a predictor %q: a network has a head or those",
+				spec.NumClasses, spec.Projector, spec.Predictor)
 		}
 		head, err := nn.NewLinear(be, "fc", bb.FeatureDim(), spec.NumClasses, true, rng)
 		if err != nil {

@@ -275,8 +275,7 @@ func (f *finetuner) setup(resume bool) error {
 	if f.be, err = backends.New(cfg.Backend, cfg.Threads, ""); err != nil {
 		return err
 	}
-	f.spec = pre.Spec
-	f.spec.Projector, f.spec.ProjectorBN, f.spec.NumClasses = "", false, ds.NumClasses()
+	f.spec = pre.Spec.Classifier(ds.NumClasses())
 	rng := rand.New(rand.NewSource(cfg.Seed))
 	if f.net, err = model.NewNetwork(f.be, f.spec, rng); err != nil {
 		return err

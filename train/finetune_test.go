@@ -86,3 +86,36 @@ func TestTopK(t *testing.T) {
 		t.Fatalf("top-1 %v, top-5 %v; want 33.3 and 66.7", t1, t5)
 	}
 }
+
+// TestFinetuneFromPredictorRuns fine-tunes BYOL's and SimSiam's runs,
+// whose checkpoints carry a predictor (and BYOL's a momentum network): the
+// fine-tuned network is the backbone and a head, with neither the
+// projector nor the predictor (a spec with both was refused, so these
+// runs could not be fine-tuned at all).
+func TestFinetuneFromPredictorRuns(t *testing.T) {
+	spec := tinyData(t, 40)
+	for _, method := range []string{"byol", "simsiam"} {
+		t.Run(method, func(t *testing.T) {
+			base := t.TempDir()
+			cfg := targetedConfig(t, method, spec, filepath.Join(base, "pre"))
+			cfg.Epochs = 1
+			if _, err := Run(context.Background(), cfg, false, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			fc := DefaultFinetune("5-per-class")
+			fc.Checkpoint, fc.Data, fc.Out, fc.Epochs, fc.Batch, fc.Threads, fc.Seed = cfg.Out, spec, filepath.Join(base, "ft"), 1, 8, 1, 4
+			if _, err := Finetune(context.Background(), fc, false, io.Discard); err != nil {
+				t.Fatalf("fine-tuning a %s run: %v", method, err)
+			}
+			enc, err := encoder.Load(fc.Out, encoder.Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer enc.Close()
+			if enc.Spec.NumClasses != 3 || enc.Spec.Projector != "" || enc.Spec.Predictor != "" ||
+				enc.Net.Head == nil || enc.Net.Projector != nil || enc.Net.Predictor != nil {
+				t.Fatalf("fine-tuned spec %+v", enc.Spec)
+			}
+		})
+	}
+}
