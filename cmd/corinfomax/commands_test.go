@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/corinfomax/corinfomax/npy"
+	"github.com/corinfomax/corinfomax/ssl"
 )
 
 // jsonOut decodes the single JSON object a --json command prints.
@@ -170,5 +171,81 @@ func TestDemoOnTinyData(t *testing.T) {
 		"--size", "12", "--epochs", "1", "--knn-every", "0", "--threads", "1", "--linear-epochs", "2")
 	if r2.code != 0 || !strings.Contains(r2.stderr, "resuming") {
 		t.Fatalf("second demo: exit %d\n%s", r2.code, r2.stderr)
+	}
+}
+
+// TestEveryMethodThroughEveryCommand pretrains every registered method on
+// its own recipe (the tiny network: projector 16-8, BYOL's and SimSiam's
+// predictor 16-8, MoCo's queue 24 rows, W-MSE's whitening over the batch)
+// and runs each command that reads a checkpoint on it: knn, linear,
+// spectrum, embed (backbone and projector), finetune and, over all of them,
+// compare. A command that assumes one method's checkpoint layout (a
+// fine-tune that kept BYOL's predictor did) fails here.
+func TestEveryMethodThroughEveryCommand(t *testing.T) {
+	spec := tinyData(t, 40)
+	dir := t.TempDir()
+	var runs []string
+	for _, method := range ssl.Names() {
+		out := filepath.Join(dir, method)
+		runs = append(runs, out)
+		args := tinyArgs(spec, out, "--method", method, "--epochs", "1", "--lr", "0.01")
+		switch method {
+		case "wmse":
+			args = append(args, "--w-size", "8", "--w-eps", "0.1")
+		case "byol", "simsiam":
+			args = append(args, "--predictor", "16-8")
+		case "mocov2":
+			args = append(args, "--queue-size", "24")
+		}
+		if sum := jsonOut(t, run(t, append(args, "--json")...), method+": pretrain"); sum["steps"].(float64) != 5 {
+			t.Fatalf("%s: pretrain ran %v steps, want 5", method, sum["steps"])
+		}
+		knn := jsonOut(t, run(t, "knn", "--checkpoint", out, "--k", "1,5", "--json", "--threads", "1"), method+": knn")
+		if v, ok := knn["knn_k5"].(float64); !ok || v < 0 || v > 100 {
+			t.Fatalf("%s: knn %v", method, knn)
+		}
+		lin := jsonOut(t, run(t, "linear", "--checkpoint", out, "--epochs", "1", "--threads", "1", "--json"), method+": linear")
+		if lin["linear_top5"] != 100.0 {
+			t.Fatalf("%s: linear %v (top-5 of 3 classes must be 100)", method, lin)
+		}
+		sp := jsonOut(t, run(t, "spectrum", "--checkpoint", out, "--out", filepath.Join(dir, method+"-sp.png"), "--threads", "1",
+			"--json"), method+": spectrum")
+		dims := map[string]float64{}
+		for _, s := range sp["spectra"].([]any) {
+			m := s.(map[string]any)
+			dims[m["layer"].(string)] = m["dim"].(float64)
+		}
+		if dims["projector"] != 8 || dims["backbone"] != 16 {
+			t.Fatalf("%s: spectrum dimensions %v, want projector 8, backbone 16", method, dims)
+		}
+		for layer, want := range map[string]int{"backbone": 16, "projector": 8} {
+			feat := filepath.Join(dir, method+"-"+layer, "features.npy")
+			if err := os.MkdirAll(filepath.Dir(feat), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			jsonOut(t, run(t, "embed", "--checkpoint", out, "--layer", layer, "--out", feat, "--threads", "1", "--json"),
+				method+": embed "+layer)
+			a, err := npy.ReadFile(feat)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.Shape) != 2 || a.Shape[0] != 40 || a.Shape[1] != want {
+				t.Fatalf("%s: embed --layer %s wrote %v, want [40 %d]", method, layer, a.Shape, want)
+			}
+		}
+		ft := jsonOut(t, run(t, append(ftArgs(out, spec, filepath.Join(dir, method+"-ft"), "--labels", "2-per-class",
+			"--epochs", "1"), "--json")...), method+": finetune")
+		if ft["labelled_images"] != 6.0 || ft["top5"] != 100.0 {
+			t.Fatalf("%s: finetune %v", method, ft)
+		}
+	}
+	cmp := run(t, append(append([]string{"compare"}, runs...), "--out", filepath.Join(dir, "cmp.png"), "--threads", "1")...)
+	if cmp.code != 0 {
+		t.Fatalf("compare: exit %d\n%s", cmp.code, cmp.stderr)
+	}
+	for _, method := range ssl.Names() {
+		if !strings.Contains(cmp.stdout, "| "+method+" ") {
+			t.Fatalf("compare has no row for %s:\n%s", method, cmp.stdout)
+		}
 	}
 }
