@@ -84,4 +84,8 @@ done
 # spectrum.json files; then the table.
 res_abs=$(cd "$results" && pwd) runs_abs=$(cd "$runs" && pwd)
 (cd "$(dirname "$0")/.." && go run ./tools/peersfig --results "$res_abs" --seed 0 --out "$runs_abs/spectra.png") || true
-/usr/bin/python3 "$(dirname "$0")/peers_table.py" "$results"
+# With bench step's rounds kept beside the results (docs/runs/peers-bench, one
+# CPU), the table gives each method's step time and peak RSS too.
+bench=${BENCH:-$(dirname "$results")/peers-bench}
+shopt -s nullglob
+/usr/bin/python3 "$(dirname "$0")/peers_table.py" "$results" "$bench"/*.jsonl
