@@ -113,6 +113,19 @@ func TestPagesInHeadlessChromium(t *testing.T) {
 	if state != "finished" || !strings.Contains(cmpRows, "tiny") || !strings.Contains(cmpRows, "corinfomax") {
 		t.Errorf("runs page: state %q, comparison %q", state, cmpRows)
 	}
+	// On a narrow window the 13-column comparison scrolls inside its box:
+	// the page itself stays as wide as the window.
+	do("narrow window", chromedp.EmulateViewport(640, 900))
+	widths, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth,
+		document.querySelector("#compare-table").scrollWidth]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if widths[0] > widths[1] || widths[2] <= widths[1] {
+		t.Errorf("comparison on a 640-pixel window: page %d pixels wide, window %d, table %d (want the table wider than the window, scrolling in its box)",
+			widths[0], widths[1], widths[2])
+	}
+	do("wide window", chromedp.EmulateViewport(1280, 900))
 
 	// Run page: every chart drawn from the run's records.
 	do("run page", chromedp.Navigate(base+"/run?run=tiny"), chromedp.WaitVisible(`body[data-loaded="1"]`),

@@ -57,7 +57,9 @@ function sortableTable(header, rows, id) {
     render();
   }
   render();
-  return table;
+  // Wide tables (compare's has 13 columns) scroll inside the page, not past it
+  // (.table-scroll, as the runs table's box).
+  return h("div", {class: "table-scroll"}, table);
 }
 
 // ---- runs page ----
@@ -66,7 +68,7 @@ async function runsPage() {
   // ?compare=a,b preselects runs (a link to a comparison).
   const preset = params.get("compare");
   const selected = new Set(preset ? preset.split(",") : JSON.parse(sessionStorage.getItem("selected") || "[]"));
-  const tableBox = h("div"), cmpBox = h("div", {id: "compare"});
+  const tableBox = h("div", {class: "table-scroll"}), cmpBox = h("div", {id: "compare"});
   const cmpButton = h("button", {id: "compare-button", onclick: compare}, "Compare selected");
   main.replaceChildren(h("h1", {}, "Runs"), tableBox, h("p", {}, cmpButton, " ", h("span", {class: "muted"}, "the table corinfomax compare prints; click a column to sort")), cmpBox);
   async function refresh() {
