@@ -113,6 +113,18 @@ func TestPagesInHeadlessChromium(t *testing.T) {
 	if state != "finished" || !strings.Contains(cmpRows, "tiny") || !strings.Contains(cmpRows, "corinfomax") {
 		t.Errorf("runs page: state %q, comparison %q", state, cmpRows)
 	}
+	// Numbers align (and sort) as numbers, the projector "16-8" as text.
+	align, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+		const cols = [...document.querySelectorAll("#compare-table th")].map(th => th.textContent);
+		const cells = document.querySelectorAll("#compare-table tbody tr:first-child td");
+		return ["projector", "epochs"].map(c => cells[cols.indexOf(c)].className);
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if align[0] != "" || align[1] != "num" {
+		t.Errorf("comparison cell classes: projector %q (want text), epochs %q (want num)", align[0], align[1])
+	}
 	// On a narrow window the 13-column comparison scrolls inside its box:
 	// the page itself stays as wide as the window.
 	do("narrow window", chromedp.EmulateViewport(640, 900))

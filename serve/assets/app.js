@@ -40,7 +40,9 @@ function sortableTable(header, rows, id) {
   const tbody = h("tbody");
   table.append(h("thead", {}, thead), tbody);
   let col = -1, dir = 1;
-  const key = v => { const f = parseFloat(v); return Number.isFinite(f) && /^[\s\d.+-]/.test(v) ? f : null; };
+  // A number, or a number over a count ("4.8 / 64"), sorts and aligns as a
+  // number; "512-512-64" (a projector) is text.
+  const key = v => /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(\s*\/\s*\d+)?\s*$/.test(v) ? parseFloat(v) : null;
   function render() {
     tbody.replaceChildren(...rows.map(r => h("tr", {}, r.map(c => h("td", {class: key(c) !== null ? "num" : ""}, c)))));
   }
@@ -88,7 +90,7 @@ async function runsPage() {
         h("td", {}, r.has_checkpoint ? h("a", {href: runLink(r.id, "neighbours")}, "neighbours") : h("span", {class: "muted"}, "no checkpoint")));
     });
     tableBox.replaceChildren(h("table", {id: "runs"}, h("thead", {}, h("tr", {}, ["", "run", "method", "recipe", "backbone", "epochs", "state",
-      "kNN k=20", "kNN k=200", "online probe", "linear top-1", ""].map(c => h("th", {}, c)))), h("tbody", {}, rows)));
+      "online kNN k=20", "online kNN k=200", "online probe", "linear top-1", ""].map(c => h("th", {}, c)))), h("tbody", {}, rows)));
   }
   async function compare() {
     const ids = [...selected];
