@@ -175,9 +175,7 @@ func TestDemoOnTinyData(t *testing.T) {
 }
 
 // TestEveryMethodThroughEveryCommand pretrains every registered method on
-// its own recipe (the tiny network: projector 16-8, BYOL's and SimSiam's
-// predictor 16-8, MoCo's queue 24 rows, W-MSE's whitening over the batch)
-// and runs each command that reads a checkpoint on it: knn, linear,
+// its own recipe (fitted to the tiny network by tinyMethodArgs) and runs each command that reads a checkpoint on it: knn, linear,
 // spectrum, embed (backbone and projector), finetune and, over all of them,
 // compare. A command that assumes one method's checkpoint layout (a
 // fine-tune that kept BYOL's predictor did) fails here.
@@ -188,15 +186,7 @@ func TestEveryMethodThroughEveryCommand(t *testing.T) {
 	for _, method := range ssl.Names() {
 		out := filepath.Join(dir, method)
 		runs = append(runs, out)
-		args := tinyArgs(spec, out, "--method", method, "--epochs", "1", "--lr", "0.01")
-		switch method {
-		case "wmse":
-			args = append(args, "--w-size", "8", "--w-eps", "0.1")
-		case "byol", "simsiam":
-			args = append(args, "--predictor", "16-8")
-		case "mocov2":
-			args = append(args, "--queue-size", "24")
-		}
+		args := append(tinyArgs(spec, out, "--method", method, "--epochs", "1", "--lr", "0.01"), tinyMethodArgs(method)...)
 		if sum := jsonOut(t, run(t, append(args, "--json")...), method+": pretrain"); sum["steps"].(float64) != 5 {
 			t.Fatalf("%s: pretrain ran %v steps, want 5", method, sum["steps"])
 		}

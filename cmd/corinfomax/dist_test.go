@@ -145,15 +145,7 @@ func TestDataParallelEqualsOneProcess(t *testing.T) {
 			// and Adam (W-MSE's recipe) turns the rounding noise of the
 			// zero gradient of a bias followed by batch norm into full steps.
 			a := tinyArgs(spec, out, "--method", method, "--max-steps", "5", "--sync-bn", "--lr", "0.01", "--optimizer", "sgd")
-			switch method {
-			case "wmse":
-				a = append(a, "--w-size", "8", "--w-eps", "0.1") // the whole global batch of 8
-			case "byol", "simsiam":
-				a = append(a, "--predictor", "16-8")
-			case "mocov2":
-				a = append(a, "--queue-size", "24")
-			}
-			return a
+			return append(a, tinyMethodArgs(method)...) // W-MSE whitens the whole global batch of 8
 		}
 		if r := run(t, args(one)...); r.code != 0 {
 			t.Fatalf("%s, one process: exit %d\n%s", method, r.code, r.stderr)

@@ -144,6 +144,22 @@ func tinyArgs(spec, out string, extra ...string) []string {
 	return append(a, extra...)
 }
 
+// tinyMethodArgs are the pretrain flags that fit method's own pieces to
+// tinyArgs' network and batch of 8: BYOL's and SimSiam's predictor 16-8
+// (to the projector's 8 outputs), MoCo's queue of 24 rows, W-MSE's
+// whitening over the whole batch.
+func tinyMethodArgs(method string) []string {
+	switch method {
+	case "wmse":
+		return []string{"--w-size", "8", "--w-eps", "0.1"}
+	case "byol", "simsiam":
+		return []string{"--predictor", "16-8"}
+	case "mocov2":
+		return []string{"--queue-size", "24"}
+	}
+	return nil
+}
+
 // ckptPath is the checkpoint of a run directory.
 func ckptPath(dir string) string { return filepath.Join(dir, "checkpoint.safetensors") }
 
