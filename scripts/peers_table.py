@@ -5,13 +5,17 @@ markdown row per method with the mean and the spread (min-max over seeds) of
 kNN k=20 and k=200, linear top-1, 10% fine-tune top-1 and the effective ranks
 of the backbone features and the projector outputs (each over its
 dimension: the projectors' outputs differ, 64 to 512), plus the number of
-seeds done. The seeds may have run on different CPUs, so the training
+seeds done. With --orders it prints, under the table, each score's order of
+the methods by their mean: ">" where every seed of the method before beats
+every seed of the one after (the worst of one above the best of the other),
+"~" where their seeds overlap, so that an order is read only where the
+seeds resolve it. The seeds may have run on different CPUs, so the training
 logs' throughput is not compared; with BENCH files (the JSON lines of
 `corinfomax bench step --method M --recipe fashionmnist --json`, one or more
 rounds, all from one CPU) two more columns give each method's step time (the
 median over every timed step of every round) and peak RSS (the largest).
 
-    /usr/bin/python3 scripts/peers_table.py [RESULTS [BENCH...]]   (default docs/runs/peers)
+    /usr/bin/python3 scripts/peers_table.py [--orders] [RESULTS [BENCH...]]   (default docs/runs/peers)
 """
 import json
 import os
@@ -62,9 +66,27 @@ def bench(paths):
     return {m: (statistics.median(steps[m]), rss[m] / 2**20) for m in steps}
 
 
+def orders(rows, names):
+    """One line per score: the methods by mean, ">" where the seeds resolve
+    the step (min of the one before > max of the one after), "~" where not."""
+    out = []
+    for key, label in (("k20", "kNN k=20"), ("k200", "kNN k=200"), ("lin", "linear top-1"), ("ft10", "10% fine-tune top-1")):
+        ms = sorted((m for m in names if rows[m][key]), key=lambda m: -statistics.mean(rows[m][key]))
+        line = ""
+        for i, m in enumerate(ms):
+            if i:
+                line += " > " if min(rows[ms[i - 1]][key]) > max(rows[m][key]) else " ~ "
+            line += "%s %.2f" % (m, statistics.mean(rows[m][key]))
+        out.append("- %s: %s" % (label, line))
+    return out
+
+
 def main():
-    runs = sys.argv[1] if len(sys.argv) > 1 else "docs/runs/peers"
-    timing = bench(sys.argv[2:])
+    args = sys.argv[1:]
+    want_orders = "--orders" in args
+    args = [a for a in args if a != "--orders"]
+    runs = args[0] if args else "docs/runs/peers"
+    timing = bench(args[1:])
     order = ["corinfomax", "barlowtwins", "vicreg", "simclr", "wmse", "byol", "simsiam", "mocov2"]
     rows = {}
     for name in sorted(os.listdir(runs)):
@@ -107,6 +129,10 @@ def main():
         if timing:
             row += " %.2f | %.0f |" % timing[method] if method in timing else " - | - |"
         print(row)
+    if want_orders:
+        print()
+        for line in orders(rows, sorted(rows, key=lambda x: order.index(x) if x in order else 99)):
+            print(line)
 
 
 if __name__ == "__main__":
