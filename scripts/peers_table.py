@@ -6,10 +6,10 @@ kNN k=20 and k=200, linear top-1, 10% fine-tune top-1 and the effective ranks
 of the backbone features and the projector outputs (each over its
 dimension: the projectors' outputs differ, 64 to 512), plus the number of
 seeds done. With --orders it prints, under the table, each score's order of
-the methods by their mean: ">" where every seed of the method before beats
-every seed of the one after (the worst of one above the best of the other),
-"~" where their seeds overlap, so that an order is read only where the
-seeds resolve it. The seeds may have run on different CPUs, so the training
+the methods by their mean: ">" where every seed of every method before it
+beats every seed of every method after it (the worst above the best), "~"
+where not, so the ">" split the methods into groups the seeds resolve and
+the order inside a group is not resolved. The seeds may have run on different CPUs, so the training
 logs' throughput is not compared; with BENCH files (the JSON lines of
 `corinfomax bench step --method M --recipe fashionmnist --json`, one or more
 rounds, all from one CPU) two more columns give each method's step time (the
@@ -68,14 +68,17 @@ def bench(paths):
 
 def orders(rows, names):
     """One line per score: the methods by mean, ">" where the seeds resolve
-    the step (min of the one before > max of the one after), "~" where not."""
+    the cut (the worst seed of every method before it above the best seed of
+    every method after it), "~" where not."""
     out = []
     for key, label in (("k20", "kNN k=20"), ("k200", "kNN k=200"), ("lin", "linear top-1"), ("ft10", "10% fine-tune top-1")):
         ms = sorted((m for m in names if rows[m][key]), key=lambda m: -statistics.mean(rows[m][key]))
         line = ""
         for i, m in enumerate(ms):
             if i:
-                line += " > " if min(rows[ms[i - 1]][key]) > max(rows[m][key]) else " ~ "
+                above = min(min(rows[a][key]) for a in ms[:i])
+                below = max(max(rows[b][key]) for b in ms[i:])
+                line += " > " if above > below else " ~ "
             line += "%s %.2f" % (m, statistics.mean(rows[m][key]))
         out.append("- %s: %s" % (label, line))
     return out
