@@ -9,11 +9,12 @@ seeds done. With --orders it prints, under the table, each score's order of
 the methods by their mean: ">" where every seed of every method before it
 beats every seed of every method after it (the worst above the best), "~"
 where not, so the ">" split the methods into groups the seeds resolve and
-the order inside a group is not resolved. The seeds may have run on different CPUs, so the training
-logs' throughput is not compared; with BENCH files (the JSON lines of
-`corinfomax bench step --method M --recipe fashionmnist --json`, one or more
-rounds, all from one CPU) two more columns give each method's step time (the
-median over every timed step of every round) and peak RSS (the largest).
+the order inside a group is not resolved. The seeds may have run on
+different CPUs, so the training logs' throughput is not compared; with
+BENCH files (the JSON lines of `corinfomax bench step --method M --recipe
+fashionmnist --json`, one or more rounds, all from one CPU) two more
+columns give each method's step time (the median over every timed step of
+every round) and peak RSS (the largest).
 
     /usr/bin/python3 scripts/peers_table.py [--orders] [RESULTS [BENCH...]]   (default docs/runs/peers)
 """
@@ -122,7 +123,8 @@ def main():
         head += " step, s | peak RSS, MiB |"
     print(head)
     print("|---" * head.count(" | ") + "|---|")
-    for method in sorted(rows, key=lambda x: order.index(x) if x in order else 99):
+    methods = sorted(rows, key=lambda x: order.index(x) if x in order else 99)
+    for method in methods:
         r = rows[method]
         seeds = str(len(r["seeds"]))
         if r["failed"]:
@@ -134,7 +136,7 @@ def main():
         print(row)
     if want_orders:
         print()
-        for line in orders(rows, sorted(rows, key=lambda x: order.index(x) if x in order else 99)):
+        for line in orders(rows, methods):
             print(line)
 
 
